@@ -1,0 +1,3 @@
+"""tokenmeter: usage metering and rating for LLM inference."""
+
+__version__ = "0.1.0"

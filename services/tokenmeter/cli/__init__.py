@@ -1,0 +1,1 @@
+"""The ``tokenmeter`` command: every process's composition root."""

@@ -1,0 +1,194 @@
+"""``tokenmeter`` CLI. Each command loads settings once and wires what it needs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import urllib.error
+import urllib.request
+from decimal import Decimal
+from typing import Any
+
+import click
+
+from tokenmeter.errors import TokenmeterError
+from tokenmeter.settings import Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except TokenmeterError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.pass_context
+def cli(ctx: click.Context, log_level: str) -> None:
+    """tokenmeter: meter and rate LLM token usage (Kafka -> Faust -> ClickHouse)."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"log_level": log_level}
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending ClickHouse migrations from schemas/clickhouse/."""
+    from tokenmeter.storage.clickhouse import connect
+    from tokenmeter.storage.migrations import migrate as run
+
+    settings = _settings()
+    db = connect(settings.clickhouse)
+    try:
+        applied = run(db)
+    finally:
+        db.close()
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none pending"
+    click.echo(f"migrate: database={settings.clickhouse.database} applied={len(applied)} ({names})")
+
+
+@cli.command()
+def topics() -> None:
+    """Create tokenmeter's Kafka topics if missing."""
+    from tokenmeter.stream.topics import ensure_topics
+
+    settings = _settings()
+    created = asyncio.run(ensure_topics(settings.kafka, settings.stream))
+    click.echo(f"topics: created={len(created)} {' '.join(created)}")
+
+
+@cli.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the meter, the ClickHouse sink, /metrics and /v1/totals until Ctrl-C."""
+    from tokenmeter.cli.worker import run_worker
+
+    run_worker(_settings(), loglevel=ctx.obj["log_level"])
+
+
+@cli.command()
+@click.option("--demo-rate", default=50.0, show_default=True, help="demo events per second (0: none)")
+@click.pass_context
+def run(ctx: click.Context, demo_rate: float) -> None:
+    """The all-in-one embedded process: worker + sink + HTTP + a demo gateway load."""
+    from tokenmeter.cli.worker import run_worker
+
+    run_worker(_settings(), demo_rate=demo_rate, loglevel=ctx.obj["log_level"])
+
+
+@cli.command()
+@click.option("--tenants", default=5, show_default=True)
+@click.option("--total", default=1000, show_default=True, help="unique events to send")
+@click.option("--rate", default=0.0, show_default=True, help="records per second (0: as fast as possible)")
+@click.option("--duplicate-ratio", default=0.05, show_default=True)
+@click.option("--invalid-ratio", default=0.01, show_default=True)
+@click.option("--out-of-order-ratio", default=0.02, show_default=True)
+@click.option("--seed", default=1, show_default=True)
+@click.option("--tenant-prefix", default="tenant-", show_default=True)
+def loadgen(tenants: int, total: int, rate: float, duplicate_ratio: float, invalid_ratio: float,
+            out_of_order_ratio: float, seed: int, tenant_prefix: str) -> None:
+    """Send synthetic gateway traffic to the events topic, then print what was sent."""
+    from tokenmeter.ingest import loadgen as lg
+    from tokenmeter.ingest.producer import UsageEmitter
+    from tokenmeter.stream.topics import ensure_topics
+
+    settings = _settings()
+    for name, ratio in (("duplicate", duplicate_ratio), ("invalid", invalid_ratio),
+                        ("out-of-order", out_of_order_ratio)):
+        if not 0 <= ratio <= 1:
+            raise click.BadParameter(f"must be between 0 and 1, got {ratio}", param_hint=f"--{name}-ratio")
+    spec = lg.LoadSpec(total=total, tenants=tenants, duplicate_ratio=duplicate_ratio,
+                       invalid_ratio=invalid_ratio, out_of_order_ratio=out_of_order_ratio,
+                       window_seconds=settings.stream.window_seconds, seed=seed, tenant_prefix=tenant_prefix)
+    records, expected = lg.plan(spec, now=lg.now_utc())
+
+    async def go() -> int:
+        await ensure_topics(settings.kafka, settings.stream)
+        async with UsageEmitter(settings.kafka, settings.stream.events_topic) as emitter:
+            return await lg.send(emitter, records, rate=rate or None)
+
+    sent = asyncio.run(go())
+    click.echo(f"loadgen: sent={sent} unique={expected.unique} duplicates={expected.duplicates} "
+               f"invalid={len(expected.invalid)} tokens={expected.total_tokens()} seed={seed}")
+
+
+@cli.command()
+@click.option("--tenant", default=None, help="only this tenant")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+@click.option("--direct", is_flag=True, help="query ClickHouse directly even in embedded mode")
+def totals(tenant: str | None, as_json: bool, direct: bool) -> None:
+    """Rated totals per tenant and model, read from ClickHouse (usage_windows FINAL).
+
+    In embedded mode the running worker owns the ClickHouse files, so this asks
+    its HTTP endpoint; with no worker running (or --direct) it opens them itself.
+    """
+    settings = _settings()
+    rows: list[dict[str, Any]] | None = None
+    if settings.clickhouse.embedded and not direct:
+        rows = _totals_over_http(settings, tenant)
+    if rows is None:
+        rows = _totals_direct(settings, tenant)
+    if as_json:
+        click.echo(json.dumps(rows, default=str))
+        return
+    click.echo(f"{'tenant':<16} {'provider':<10} {'model':<18} {'requests':>8} {'tokens':>12} "
+               f"{'cost':>18} cur")
+    for r in rows:
+        tokens = sum(int(r[c]) for c in ("input_tokens", "cached_input_tokens", "cache_write_tokens",
+                                         "output_tokens", "reasoning_tokens", "audio_input_tokens",
+                                         "audio_output_tokens", "image_input_tokens"))
+        flag = " (unpriced)" if r["unpriced"] else ""
+        click.echo(f"{r['tenant']:<16} {r['provider']:<10} {r['model']:<18} {int(r['requests']):>8} "
+                   f"{tokens:>12} {Decimal(str(r['cost_total'])):>18.6f} {r['currency']}{flag}")
+
+
+def _totals_over_http(settings: Settings, tenant: str | None) -> list[dict[str, Any]] | None:
+    from urllib.parse import urlencode
+
+    query = f"?{urlencode({'tenant': tenant})}" if tenant else ""
+    url = f"http://{settings.http.host}:{settings.http.port}/v1/totals{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - our own loopback URL
+            data: list[dict[str, Any]] = json.loads(resp.read())
+            return data
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def _totals_direct(settings: Settings, tenant: str | None) -> list[dict[str, Any]]:
+    from tokenmeter.storage.clickhouse import connect
+    from tokenmeter.storage.queries import tenant_totals
+    from tokenmeter.stream.app import total_doc
+
+    db = connect(settings.clickhouse)
+    try:
+        sql, params = tenant_totals(tenant)
+        return [total_doc(r) for r in db.query(sql, params)]
+    finally:
+        db.close()
+
+
+@cli.command()
+def schema() -> None:
+    """Print the event v1 JSON Schema (the checked-in copy is schemas/usage-event.v1.schema.json)."""
+    from tokenmeter.events.schema import render_schema
+
+    sys.stdout.buffer.write(render_schema())
+
+
+@cli.command("check-config")
+def check_config() -> None:
+    """Validate every setting and print the effective configuration (secrets hidden)."""
+    settings = _settings()
+    click.echo(settings.model_dump_json(indent=2))
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except TokenmeterError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""The v1 usage-event contract: models, decoding, and the token classes."""

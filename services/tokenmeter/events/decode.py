@@ -1,0 +1,81 @@
+"""Kafka message bytes -> validated events or rejections. Pure; never raises on bad input.
+
+A message value is either one CloudEvent (a JSON object) or a batch of one
+tenant's CloudEvents (a JSON array, as in CloudEvents' batch mode). The message
+key must be the tenant (``subject``) of every event in it, so one tenant's
+events share a partition: the stream's dedupe and offset watermarks rely on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from tokenmeter.events import errors as e
+from tokenmeter.events.errors import FieldError, Rejection
+from tokenmeter.events.models import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_MESSAGE_BYTES, UsageEvent
+
+Decoded = tuple[int, UsageEvent | Rejection]
+
+
+def decode_message(value: bytes | None, key: bytes | None) -> list[Decoded]:
+    """Decode one Kafka message into ``(index, event-or-rejection)`` pairs, in order.
+
+    A message that cannot be split into events yields one rejection with
+    index 0. Never raises for any input bytes.
+    """
+    raw = value or b""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return [(0, _whole(e.TOO_LARGE, f"message is {len(raw)} bytes; limit {MAX_MESSAGE_BYTES}", raw))]
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return [(0, _whole(e.UNDECODABLE, f"not UTF-8 JSON: {exc}", raw))]
+    if isinstance(doc, dict):
+        return [(0, _decode_one(doc, raw, key, index=None))]
+    if isinstance(doc, list):
+        if len(doc) > MAX_BATCH_EVENTS:
+            return [(0, _whole(e.BATCH_TOO_LARGE, f"{len(doc)} events; limit {MAX_BATCH_EVENTS}", raw))]
+        return [(i, _decode_one(item, None, key, index=i)) for i, item in enumerate(doc)]
+    return [(0, _whole(e.NOT_AN_EVENT, f"expected an object or array, got {type(doc).__name__}", raw))]
+
+
+def _whole(reason: str, message: str, raw: bytes) -> Rejection:
+    return Rejection(reason=reason, errors=(FieldError("", message),), raw=raw)
+
+
+def _decode_one(doc: Any, raw: bytes | None, key: bytes | None, index: int | None) -> UsageEvent | Rejection:
+    if raw is None:
+        raw = orjson.dumps(doc)
+    event_id, tenant = _identity(doc)
+    if not isinstance(doc, dict):
+        return Rejection(e.NOT_AN_EVENT, (FieldError("", f"batch item is {type(doc).__name__}, not an object"),),
+                         raw, index, event_id, tenant)
+    if len(raw) > MAX_EVENT_BYTES:
+        return Rejection(e.TOO_LARGE, (FieldError("", f"event is {len(raw)} bytes; limit {MAX_EVENT_BYTES}"),),
+                         raw, index, event_id, tenant)
+    try:
+        event = UsageEvent.model_validate(doc)
+    except ValidationError as exc:
+        return Rejection(e.SCHEMA_VIOLATION, tuple(_field_errors(exc)), raw, index, event_id, tenant)
+    if key is None or key != event.subject.encode():
+        shown = "none" if key is None else key.decode("utf-8", "replace")
+        return Rejection(e.KEY_MISMATCH, (FieldError("subject", f"message key {shown!r} is not the subject"),),
+                         raw, index, event_id, tenant)
+    return event
+
+
+def _identity(doc: Any) -> tuple[str | None, str | None]:
+    """Best-effort id and tenant of a refused event, so the DLQ can be searched by them."""
+    if not isinstance(doc, dict):
+        return None, None
+    event_id, tenant = doc.get("id"), doc.get("subject")
+    return (event_id if isinstance(event_id, str) else None, tenant if isinstance(tenant, str) else None)
+
+
+def _field_errors(exc: ValidationError) -> Iterator[FieldError]:
+    for err in exc.errors(include_url=False):
+        yield FieldError(".".join(str(p) for p in err["loc"]), err["msg"])

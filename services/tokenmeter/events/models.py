@@ -1,0 +1,127 @@
+"""Event contract v1: a CloudEvents 1.0 JSON envelope around one request's token usage.
+
+Token classes are DISJOINT: no count includes another. ``input_tokens`` is the
+uncached, non-cache-write prompt; ``cached_input_tokens`` (cache reads) and
+``cache_write_tokens`` sit beside it, as in Anthropic's usage object.
+``output_tokens`` excludes ``reasoning_tokens``. The sum of all classes is the
+request's total. A gateway holding OpenAI-style figures (where
+``prompt_tokens`` includes cached tokens and ``completion_tokens`` includes
+reasoning tokens) subtracts before sending; the normalisers do it for them.
+This choice makes every class billable at its own rate with no
+double-counting, whatever the provider reported.
+
+Uniqueness is (``subject``, ``id``): the tenant and the gateway's request id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Final, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+
+# Token classes in their canonical order; the stream and storage use this order.
+TOKEN_CLASSES: Final = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "image_input_tokens",
+)
+
+MAX_TOKENS_PER_EVENT: Final = 10**12
+MAX_EVENT_BYTES: Final = 64 * 1024
+MAX_BATCH_EVENTS: Final = 1000
+MAX_MESSAGE_BYTES: Final = 1024 * 1024
+
+EVENT_TYPE: Final = "llm.usage"
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
+
+TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS_PER_EVENT)]
+# Printable identifiers: no control characters, bounded length.
+Name = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
+OptionalName = Annotated[str | None, Field(default=None, max_length=256, pattern=r"^[^\x00-\x1f\x7f]*$")]
+
+
+class UsageData(BaseModel):
+    """The ``data`` of an ``llm.usage`` event: one completed request's usage.
+
+    Unknown fields are rejected: a misspelt count (``prompt_tokens``) would
+    otherwise be read as zero and silently lose revenue.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: Name = Field(description="model as the gateway called it, e.g. gpt-4o-mini")
+    provider: Name = Field(description="provider id, e.g. openai, anthropic, google")
+    input_tokens: TokenCount = Field(0, description="prompt tokens not read from or written to a cache")
+    cached_input_tokens: TokenCount = Field(0, description="prompt tokens read from a cache")
+    cache_write_tokens: TokenCount = Field(0, description="prompt tokens written to a cache")
+    output_tokens: TokenCount = Field(0, description="generated tokens, excluding reasoning_tokens")
+    reasoning_tokens: TokenCount = Field(0, description="hidden reasoning tokens")
+    audio_input_tokens: TokenCount = Field(0)
+    audio_output_tokens: TokenCount = Field(0)
+    image_input_tokens: TokenCount = Field(0)
+    requests: Annotated[StrictInt, Field(ge=0, le=1_000_000)] = Field(
+        1, description="requests this event stands for; 1 for a normal request, 0 for a usage correction"
+    )
+    service_tier: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")] = Field(
+        "standard", description="provider service tier: standard, batch, priority, flex, ..."
+    )
+    batch: StrictBool = Field(False, description="request ran through a provider batch API")
+    api_key_id: OptionalName = None
+    project: OptionalName = None
+    user: OptionalName = None
+    region: OptionalName = None
+
+
+class UsageEvent(BaseModel):
+    """A CloudEvents 1.0 envelope of type ``llm.usage``.
+
+    CloudEvents extension attributes are accepted and ignored (the spec allows
+    them); everything tokenmeter reads is validated.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    specversion: Literal["1.0"]
+    id: Name = Field(description="idempotency key: the gateway's request id")
+    source: Annotated[str, Field(min_length=1, max_length=512)] = Field(description="the emitting gateway")
+    type: Literal["llm.usage"]
+    subject: Name = Field(description="the tenant billed for this usage")
+    time: AwareDatetime = Field(description="when the request completed; must carry a UTC offset")
+    datacontenttype: Literal["application/json"] | None = None
+    dataschema: Annotated[str, Field(max_length=512)] | None = None
+    data: UsageData
+
+    @field_validator("time")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    @property
+    def tenant(self) -> str:
+        return self.subject
+
+    @property
+    def time_ms(self) -> int:
+        """Event time in integer epoch milliseconds (sub-millisecond parts truncated)."""
+        return (self.time - _EPOCH) // _ONE_MS
+
+    def token_counts(self) -> tuple[int, ...]:
+        """Counts in ``TOKEN_CLASSES`` order."""
+        d = self.data
+        return (
+            d.input_tokens,
+            d.cached_input_tokens,
+            d.cache_write_tokens,
+            d.output_tokens,
+            d.reasoning_tokens,
+            d.audio_input_tokens,
+            d.audio_output_tokens,
+            d.image_input_tokens,
+        )

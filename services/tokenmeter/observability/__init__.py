@@ -1,0 +1,1 @@
+"""Prometheus metrics: the catalog lives in metrics.py."""

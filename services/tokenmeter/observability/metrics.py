@@ -1,0 +1,47 @@
+"""Every Prometheus metric tokenmeter exposes, in one place.
+
+Naming follows Prometheus conventions: counters end in ``_total``, durations
+are ``_seconds``. Labels are bounded: ``reason`` (a fixed list), ``table``,
+``token_class``, ``topic``/``partition`` (the partition count). No tenant or
+model labels here: their cardinality is unbounded (the observability issue
+adds them behind a top-N policy).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_RECEIVED = Counter(
+    "tokenmeter_events_received_total", "Usage events read from the events topic, valid or not.")
+EVENTS_VALID = Counter(
+    "tokenmeter_events_valid_total", "Events that passed validation (before dedupe).")
+EVENTS_INVALID = Counter(
+    "tokenmeter_events_invalid_total", "Events dead-lettered, by machine-readable reason.", ["reason"])
+EVENTS_DUPLICATE = Counter(
+    "tokenmeter_events_duplicate_total", "Events skipped because their (tenant, id) was already counted.")
+EVENTS_REDELIVERED = Counter(
+    "tokenmeter_events_redelivered_total",
+    "Redelivered events already folded before a crash or rebalance (skipped, not double-counted).")
+EVENTS_COUNTED = Counter(
+    "tokenmeter_events_counted_total", "Unique events folded into window totals.")
+TOKENS_COUNTED = Counter(
+    "tokenmeter_tokens_total", "Tokens folded into window totals, by token class.", ["token_class"])
+SNAPSHOTS_EMITTED = Counter(
+    "tokenmeter_window_snapshots_emitted_total", "Cumulative window snapshots published.")
+SINK_ROWS = Counter(
+    "tokenmeter_sink_rows_total", "Rows written to ClickHouse, by table.", ["table"])
+SINK_FLUSH_SECONDS = Histogram(
+    "tokenmeter_sink_flush_seconds", "Duration of one batched ClickHouse insert, by table.", ["table"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+SINK_FAILURES = Counter(
+    "tokenmeter_sink_failures_total", "Failed ClickHouse inserts (retried; offsets not committed).")
+CONSUMER_LAG = Gauge(
+    "tokenmeter_consumer_lag_messages", "Messages behind the partition's end, per consumer group.",
+    ["group", "topic", "partition"])
+FRESHNESS_SECONDS = Histogram(
+    "tokenmeter_freshness_seconds", "Seconds from an event's time to its row being stored in ClickHouse.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600))
+PRODUCER_EVENTS_SENT = Counter(
+    "tokenmeter_producer_events_sent_total", "Events acknowledged by Kafka to the producer SDK.")
+PRODUCER_EVENTS_FAILED = Counter(
+    "tokenmeter_producer_events_failed_total", "Events the producer SDK could not deliver (raised to caller).")

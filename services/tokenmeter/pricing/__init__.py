@@ -1,0 +1,1 @@
+"""Rating: price lookup and money arithmetic. Pure: no I/O in this package."""

@@ -1,0 +1,155 @@
+"""Settings, one class per concern, read from the environment once at a composition root.
+
+Nothing below a composition root (the CLI commands) reads ``os.environ``: they
+receive these frozen objects. Environment names are the contract:
+
+- ``KAFKA_BOOTSTRAP_SERVERS`` and ``KAFKA_*`` for the broker,
+- ``CLICKHOUSE_URL`` and ``CLICKHOUSE_*`` for storage,
+- ``TOKENMETER_*`` for the stream, HTTP and runtime folders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# services/tokenmeter/settings.py -> repository root, where `var/` holds runtime data.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_VAR = REPO_ROOT / "var"
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    partitions: int = Field(default=8, ge=1, le=1024, description="partitions of tokenmeter topics it creates")
+    replication_factor: int = Field(default=1, ge=1, le=16)
+
+    def client_options(self) -> dict[str, object]:
+        """Keyword arguments shared by every aiokafka client."""
+        opts: dict[str, object] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            opts["sasl_mechanism"] = self.sasl_mechanism
+            opts["sasl_plain_username"] = self.sasl_username
+            opts["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        return opts
+
+
+class ClickHouseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLICKHOUSE_", frozen=True, extra="ignore")
+
+    url: str = f"chdb://{DEFAULT_VAR / 'clickhouse'}"
+    database: str = Field(default="tokenmeter", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    username: str | None = None
+    password: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("chdb://", "http://", "https://")):
+            raise ValueError("CLICKHOUSE_URL must start with chdb://, http:// or https://")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.url.startswith("chdb://")
+
+
+class StreamSettings(BaseSettings):
+    """The meter and its sink. ``namespace`` prefixes every topic and group (tests use it)."""
+
+    model_config = SettingsConfigDict(env_prefix="TOKENMETER_", frozen=True, extra="ignore")
+
+    namespace: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,64}$")
+    app_id: str = "tokenmeter-meter"
+    window_seconds: int = Field(default=60, ge=1, le=86_400)
+    flush_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    sink_batch_rows: int = Field(default=20_000, ge=1, le=1_000_000)
+    sink_batch_seconds: float = Field(default=0.5, gt=0, le=60)
+    sink_retry_max_seconds: float = Field(default=30.0, gt=0)
+    var_dir: Path = DEFAULT_VAR
+
+    def topic(self, name: str) -> str:
+        return f"{self.namespace}{name}"
+
+    @property
+    def events_topic(self) -> str:
+        return self.topic("usage.events")
+
+    @property
+    def accepted_topic(self) -> str:
+        return self.topic("usage.accepted")
+
+    @property
+    def windows_topic(self) -> str:
+        return self.topic("usage.windows")
+
+    @property
+    def dlq_topic(self) -> str:
+        return self.topic("usage.events.dlq")
+
+    @property
+    def meter_app_id(self) -> str:
+        return f"{self.namespace}{self.app_id}"
+
+    @property
+    def sink_group(self) -> str:
+        return f"{self.namespace}tokenmeter-sink"
+
+
+class HttpSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOKENMETER_HTTP_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6066, ge=0, le=65535)
+
+
+class Settings(BaseSettings):
+    """The root: every concern, loaded together so one check reports every problem."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
+
+def load_settings() -> Settings:
+    """Read all settings from the environment.
+
+    Raises ``ConfigError`` naming every invalid variable at once.
+    """
+    from pydantic import ValidationError
+
+    from tokenmeter.errors import ConfigError
+
+    problems: list[str] = []
+    parts: dict[str, BaseSettings] = {}
+    for name, cls in (
+        ("kafka", KafkaSettings),
+        ("clickhouse", ClickHouseSettings),
+        ("stream", StreamSettings),
+        ("http", HttpSettings),
+    ):
+        try:
+            parts[name] = cls()
+        except ValidationError as exc:
+            prefix = cls.model_config.get("env_prefix", "")
+            for err in exc.errors():
+                field = ".".join(str(p) for p in err["loc"])
+                problems.append(f"{prefix}{field.upper()}: {err['msg']}")
+    if problems:
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems))
+    return Settings(**parts)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""ClickHouse storage: schema migrations, row conversion, batched writes, parameterised queries."""

@@ -1,0 +1,47 @@
+"""Published messages -> ClickHouse rows. Pure and idempotent: the same message gives the same row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final
+
+from tokenmeter.events.models import TOKEN_CLASSES
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+COST_COLUMNS: Final = tuple(c.removesuffix("_tokens") + "_cost" for c in TOKEN_CLASSES)
+
+EVENT_COLUMNS: Final = (
+    "tenant", "event_id", "time", "window_start", "source", "provider", "model", "service_tier",
+    "batch", "api_key_id", "project", "user", "region", "requests", *TOKEN_CLASSES, "position",
+)
+
+WINDOW_COLUMNS: Final = (
+    "tenant", "window_start", "window_end", "provider", "model", "service_tier", "requests", "events",
+    *TOKEN_CLASSES, *COST_COLUMNS, "request_cost", "cost_total", "currency", "unpriced", "version",
+    "emitted_at",
+)
+
+
+def from_ms(ms: int) -> datetime:
+    """Exact conversion of epoch milliseconds to an aware UTC datetime."""
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def event_row(msg: dict[str, Any]) -> list[Any]:
+    """A row of ``usage_events`` (``EVENT_COLUMNS`` order) from an accepted-event message."""
+    return [
+        msg["tenant"], msg["id"], from_ms(msg["time_ms"]), from_ms(msg["window_start_ms"]), msg["source"],
+        msg["provider"], msg["model"], msg["service_tier"], msg["batch"], msg["api_key_id"],
+        msg["project"], msg["user"], msg["region"], msg["requests"], *msg["tokens"], msg["position"],
+    ]
+
+
+def window_row(msg: dict[str, Any]) -> list[Any]:
+    """A row of ``usage_windows`` (``WINDOW_COLUMNS`` order) from a window snapshot message."""
+    return [
+        msg["tenant"], from_ms(msg["window_start_ms"]), from_ms(msg["window_end_ms"]), msg["provider"],
+        msg["model"], msg["service_tier"], msg["requests"], msg["events"], *msg["tokens"],
+        *(Decimal(c) for c in msg["costs"]), Decimal(msg["request_cost"]), Decimal(msg["cost_total"]),
+        msg["currency"], msg["unpriced"], msg["version"], from_ms(msg["emitted_at_ms"]),
+    ]

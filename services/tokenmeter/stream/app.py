@@ -1,0 +1,195 @@
+"""The meter: a Faust app that validates, dedupes, windows and rates usage events.
+
+Per input message: decode -> dead-letter the refused -> fold the valid ones
+into window values (stream.state) -> write each touched table key once ->
+forward accepted events. A timer publishes cumulative, rated snapshots of the
+windows that changed. The ClickHouse sink runs beside it in the same process.
+
+Faust is used at-least-once (its exactly_once mode has open bugs; see
+FIELD-NOTES); exactly-once effect comes from the idempotent state in
+stream.state and idempotent sinks. Agent concurrency stays 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import faust
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tokenmeter.events.decode import decode_message
+from tokenmeter.events.errors import Rejection
+from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
+from tokenmeter.observability import metrics
+from tokenmeter.pricing.catalog import PriceBook
+from tokenmeter.pricing.rating import rate
+from tokenmeter.settings import Settings
+from tokenmeter.storage.clickhouse import ClickHouse
+from tokenmeter.storage.queries import tenant_totals
+from tokenmeter.storage.rows import COST_COLUMNS
+from tokenmeter.stream.dlq import dlq_message
+from tokenmeter.stream.messages import accepted_doc, accepted_message, snapshot_message
+from tokenmeter.stream.sink import Sink, record_lag
+from tokenmeter.stream.state import FoldResult, WindowKey, WindowValue, fold, position, window_key
+
+log = logging.getLogger(__name__)
+
+
+def build_app(
+    settings: Settings,
+    *,
+    db: ClickHouse,
+    prices: PriceBook,
+    clock: Callable[[], float] = time.time,
+    web: bool = True,
+) -> faust.App:
+    """Wire the meter, its tables and topics, the snapshot timer, the sink and the HTTP pages."""
+    st, kafka = settings.stream, settings.kafka
+    window_ms = st.window_seconds * 1000
+    app = faust.App(
+        st.meter_app_id,
+        broker=";".join(f"kafka://{h}" for h in kafka.bootstrap_servers.split(",")),
+        store="memory://",
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        datadir=str(st.var_dir / "faust" / st.meter_app_id),
+        web_enabled=web,
+        web_bind=settings.http.host,
+        web_host=settings.http.host,
+        web_port=settings.http.port,
+        web_in_thread=False,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    events_topic = app.topic(st.events_topic, **raw)
+    accepted_topic = app.topic(st.accepted_topic, **raw)
+    windows_topic = app.topic(st.windows_topic, **raw)
+    dlq_topic = app.topic(st.dlq_topic, **raw)
+    raw_schema = faust.Schema(**raw)
+    seen = app.Table("seen", schema=raw_schema, partitions=kafka.partitions)
+    windows = app.Table("windows", schema=raw_schema, partitions=kafka.partitions)
+
+    dirty: set[bytes] = set()
+    sweep = {"pending": True}  # after start-up and every recovery, re-publish every window
+
+    @windows.on_recover
+    async def _on_recover() -> None:
+        sweep["pending"] = True
+
+    def read_seen(key: bytes) -> int | None:
+        value = seen.get(key)
+        return None if value is None else int(value)
+
+    def read_window(key: WindowKey) -> WindowValue | None:
+        value = windows.get(key.encode())
+        return None if value is None else WindowValue.decode(value)
+
+    @app.agent(events_topic, concurrency=1)
+    async def meter(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            decoded = decode_message(msg.value, msg.key)
+            metrics.EVENTS_RECEIVED.inc(len(decoded))
+            valid: list[tuple[int, UsageEvent]] = []
+            for index, item in decoded:
+                if isinstance(item, Rejection):
+                    metrics.EVENTS_INVALID.labels(item.reason).inc()
+                    await dlq_topic.send(key=msg.key, value=dlq_message(
+                        item, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                        now_ms=int(clock() * 1000)))
+                else:
+                    valid.append((position(msg.offset, index), item))
+            if not valid:
+                continue
+            metrics.EVENTS_VALID.inc(len(valid))
+            result = fold(valid, seen=read_seen, current=read_window, window_ms=window_ms)
+            await _apply(result, msg.key)
+
+    async def _apply(result: FoldResult, key: bytes) -> None:
+        # Forward first: the sink tolerates repeats, and a crash after this point
+        # redelivers the message, whose events are then found folded and forwarded again.
+        if result.accepted:
+            docs = [accepted_doc(ev, pos, window_key(ev, window_ms).start_ms) for pos, ev in result.accepted]
+            await accepted_topic.send(key=key, value=accepted_message(docs))
+        for dkey, pos in result.seen.items():
+            seen[dkey] = str(pos).encode()
+        for wkey, value in result.windows.items():
+            windows[wkey.encode()] = value.encode()
+        dirty.update(k.encode() for k in result.touched)
+        metrics.EVENTS_DUPLICATE.inc(len(result.duplicates))
+        metrics.EVENTS_REDELIVERED.inc(result.redelivered)
+        metrics.EVENTS_COUNTED.inc(len(result.counted))
+        for token_class, n in zip(TOKEN_CLASSES, _sum_tokens(result.counted), strict=True):
+            if n:
+                metrics.TOKENS_COUNTED.labels(token_class).inc(n)
+
+    @app.timer(interval=st.flush_interval_seconds)
+    async def publish_snapshots() -> None:
+        if sweep["pending"]:
+            sweep["pending"] = False
+            dirty.update(windows.keys())
+        if not dirty:
+            return
+        keys = list(dirty)
+        dirty.clear()
+        now_ms = int(clock() * 1000)
+        for raw_key in keys:
+            raw_value = windows.get(raw_key)
+            if raw_value is None:
+                continue
+            key, value = WindowKey.decode(raw_key), WindowValue.decode(raw_value)
+            rated = rate(value.tokens, value.requests, prices.lookup(key.provider, key.model))
+            await windows_topic.send(key=raw_key, value=snapshot_message(key, value, rated, window_ms, now_ms))
+        metrics.SNAPSHOTS_EMITTED.inc(len(keys))
+
+    @app.timer(interval=5.0)
+    async def meter_lag() -> None:
+        await record_lag(app.consumer, st.meter_app_id, {st.events_topic})
+
+    sink = Sink(kafka, st, db, clock=clock)
+
+    @app.task
+    async def run_sink() -> None:
+        await sink.run()
+
+    if web:
+        @app.page("/metrics")
+        async def metrics_page(view: Any, request: Any) -> Any:
+            return view.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        @app.page("/v1/totals")
+        async def totals_page(view: Any, request: Any) -> Any:
+            tenant = request.query.get("tenant")
+            sql, params = tenant_totals(tenant)
+            rows = await db.aquery(sql, params)
+            return view.bytes(orjson.dumps([total_doc(r) for r in rows], default=str),
+                              headers={"Content-Type": "application/json"})
+
+        @app.page("/healthz")
+        async def health_page(view: Any, request: Any) -> Any:
+            return view.json({"status": "ok"})
+
+    app.tokenmeter_sink = sink  # exposed for orderly shutdown by the composition root
+    return app
+
+
+def _sum_tokens(events: list[UsageEvent]) -> list[int]:
+    totals = [0] * len(TOKEN_CLASSES)
+    for ev in events:
+        for i, n in enumerate(ev.token_counts()):
+            totals[i] += n
+    return totals
+
+
+def total_doc(row: tuple[Any, ...]) -> dict[str, Any]:
+    names = ("tenant", "provider", "model", "currency", "requests", *TOKEN_CLASSES, *COST_COLUMNS,
+             "request_cost", "cost_total", "unpriced", "last_window_end")
+    return dict(zip(names, row, strict=True))

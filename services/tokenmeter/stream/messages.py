@@ -1,0 +1,72 @@
+"""What the meter publishes: accepted events and rated window snapshots. Pure conversions.
+
+Both are JSON so any consumer can read them; both are idempotent to apply:
+an accepted event is keyed by (tenant, id), a snapshot carries a version that
+only grows for its window key (the highest source position folded into it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tokenmeter.events.models import UsageEvent
+from tokenmeter.pricing.models import Rated
+from tokenmeter.stream.state import WindowKey, WindowValue
+from tokenmeter.stream.windows import window_end
+
+
+def accepted_doc(event: UsageEvent, pos: int, window_start_ms: int) -> dict[str, Any]:
+    """One accepted event as the sink stores it; a message carries a JSON array of these."""
+    d = event.data
+    return {
+        "tenant": event.subject,
+        "id": event.id,
+        "time_ms": event.time_ms,
+        "window_start_ms": window_start_ms,
+        "source": event.source,
+        "provider": d.provider,
+        "model": d.model,
+        "service_tier": d.service_tier,
+        "batch": d.batch,
+        "api_key_id": d.api_key_id,
+        "project": d.project,
+        "user": d.user,
+        "region": d.region,
+        "requests": d.requests,
+        "tokens": event.token_counts(),
+        "position": pos,
+    }
+
+
+def accepted_message(docs: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps(docs)
+
+
+def snapshot_message(key: WindowKey, value: WindowValue, rated: Rated, window_ms: int, now_ms: int) -> bytes:
+    return orjson.dumps({
+        "tenant": key.tenant,
+        "window_start_ms": key.start_ms,
+        "window_end_ms": window_end(key.start_ms, window_ms),
+        "provider": key.provider,
+        "model": key.model,
+        "service_tier": key.service_tier,
+        "requests": value.requests,
+        "events": value.events,
+        "tokens": value.tokens,
+        "costs": [str(c) for c in rated.costs],
+        "request_cost": str(rated.request_cost),
+        "cost_total": str(rated.total),
+        "currency": rated.currency,
+        "unpriced": rated.unpriced,
+        "version": value.watermark,
+        "emitted_at_ms": now_ms,
+    })
+
+
+def load(raw: bytes) -> dict[str, Any]:
+    doc = orjson.loads(raw)
+    if not isinstance(doc, dict):
+        raise ValueError("expected a JSON object")
+    return doc

@@ -1,0 +1,145 @@
+"""Idempotent folding of events into window values: the heart of exactly-once effect. Pure.
+
+Positions. Every event gets a position that grows strictly along its Kafka
+partition: ``offset * POSITION_STRIDE + index`` (index inside a batch message).
+A tenant's events share a partition (key = tenant), so positions of one tenant
+are totally ordered.
+
+Two tables, both changelogged by Faust:
+
+- ``seen``: (tenant, id) -> position of the FIRST message that carried the id.
+  Another position with the same key is a true duplicate and is skipped. The
+  same position again is a redelivery (after a crash or rebalance) of the
+  first copy, which must be counted if its window update was lost.
+- ``windows``: window key -> value whose ``watermark`` is the highest position
+  folded into it. An event at a position <= watermark is already in the value
+  and is skipped; the check and the update are one table write, so they can
+  never disagree.
+
+Crash at any point leaves one of: neither write, only ``seen`` (the redelivery
+finds its own position there and folds), only the window (the redelivery finds
+watermark >= position and skips), or both. Every case counts the event once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final, NamedTuple
+
+import orjson
+
+from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
+from tokenmeter.stream.windows import window_start
+
+POSITION_STRIDE: Final = 1 << 20  # > any batch size; offsets < 2**43 keep positions in int64
+_N = len(TOKEN_CLASSES)
+
+
+def position(offset: int, index: int) -> int:
+    return offset * POSITION_STRIDE + index
+
+
+class WindowKey(NamedTuple):
+    tenant: str
+    start_ms: int
+    provider: str
+    model: str
+    service_tier: str
+
+    def encode(self) -> bytes:
+        return orjson.dumps(tuple(self))  # orjson does not serialise tuple subclasses
+
+    @classmethod
+    def decode(cls, raw: bytes) -> WindowKey:
+        tenant, start_ms, provider, model, tier = orjson.loads(raw)
+        return cls(tenant, start_ms, provider, model, tier)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowValue:
+    """Cumulative quantities of one window key, and the highest position folded in."""
+
+    watermark: int
+    requests: int
+    tokens: tuple[int, ...]
+    events: int
+
+    @classmethod
+    def empty(cls) -> WindowValue:
+        return cls(-1, 0, (0,) * _N, 0)
+
+    def add(self, event: UsageEvent, pos: int) -> WindowValue:
+        counts = event.token_counts()
+        return WindowValue(
+            watermark=pos,
+            requests=self.requests + event.data.requests,
+            tokens=tuple(a + b for a, b in zip(self.tokens, counts, strict=True)),
+            events=self.events + 1,
+        )
+
+    def encode(self) -> bytes:
+        return orjson.dumps([self.watermark, self.requests, self.events, *self.tokens])
+
+    @classmethod
+    def decode(cls, raw: bytes) -> WindowValue:
+        watermark, requests, events, *tokens = orjson.loads(raw)
+        return cls(watermark, requests, tuple(tokens), events)
+
+
+def dedupe_key(tenant: str, event_id: str) -> bytes:
+    return orjson.dumps([tenant, event_id])
+
+
+def window_key(event: UsageEvent, window_ms: int) -> WindowKey:
+    d = event.data
+    return WindowKey(event.subject, window_start(event.time_ms, window_ms), d.provider, d.model, d.service_tier)
+
+
+@dataclass(slots=True)
+class FoldResult:
+    """What one message changed. The caller writes ``windows`` and ``seen`` once per key."""
+
+    windows: dict[WindowKey, WindowValue] = field(default_factory=dict)
+    seen: dict[bytes, int] = field(default_factory=dict)
+    touched: set[WindowKey] = field(default_factory=set)  # to (re-)emit, including skipped redeliveries
+    accepted: list[tuple[int, UsageEvent]] = field(default_factory=list)  # to forward to usage_events
+    counted: list[UsageEvent] = field(default_factory=list)  # newly folded by this call
+    duplicates: list[UsageEvent] = field(default_factory=list)
+    redelivered: int = 0  # events already folded before a crash or rebalance
+
+
+def fold(
+    events: Iterable[tuple[int, UsageEvent]],
+    *,
+    seen: Callable[[bytes], int | None],
+    current: Callable[[WindowKey], WindowValue | None],
+    window_ms: int,
+) -> FoldResult:
+    """Fold positioned events (in position order) into window values.
+
+    ``seen`` and ``current`` read the stored tables; the result holds only the
+    new values, so a caller writes each touched key once per message however
+    many of its events landed there.
+    """
+    out = FoldResult()
+    for pos, event in events:
+        dkey = dedupe_key(event.subject, event.id)
+        first = out.seen.get(dkey)
+        if first is None:
+            first = seen(dkey)
+        if first is not None and first != pos:
+            out.duplicates.append(event)
+            continue
+        if first is None:
+            out.seen[dkey] = pos
+        wkey = window_key(event, window_ms)
+        value = out.windows.get(wkey) or current(wkey) or WindowValue.empty()
+        out.touched.add(wkey)
+        out.accepted.append((pos, event))
+        if value.watermark >= pos:
+            out.redelivered += 1
+            continue
+        out.windows[wkey] = value.add(event, pos)
+        out.counted.append(event)
+    return out
