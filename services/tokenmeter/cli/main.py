@@ -172,6 +172,31 @@ def _totals_direct(settings: Settings, tenant: str | None) -> list[dict[str, Any
 
 
 @cli.command()
+@click.argument("query")
+def sql(query: str) -> None:
+    """Run one SQL statement against ClickHouse and print result rows as JSON lines.
+
+    The statement runs as given (it is your database: use SELECTs to read).
+    Opens the database directly, so in embedded mode stop the worker first (it
+    owns the files). Decimals print as strings to keep every digit.
+    """
+    from tokenmeter.storage.clickhouse import connect
+
+    settings = _settings()
+    db = connect(settings.clickhouse)
+    try:
+        names, rows = db.query_with_names(query)
+    finally:
+        db.close()
+    for row in rows:
+        click.echo(json.dumps(dict(zip(names, row, strict=True)), default=_json_default))
+
+
+def _json_default(value: Any) -> str:
+    return str(value)  # Decimal and datetime: exact text
+
+
+@cli.command()
 def schema() -> None:
     """Print the event v1 JSON Schema (the checked-in copy is schemas/usage-event.v1.schema.json)."""
     from tokenmeter.events.schema import render_schema

@@ -51,6 +51,15 @@ class ClickHouse:
             lambda: self._client.insert(table, rows, column_names=list(columns), settings=dict(INSERT_SETTINGS)),
         )
 
+    def query_with_names(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows of a statement given as text (the ``sql`` CLI command).
+
+        No ``readonly`` setting here: the embedded engine keeps query settings for
+        the rest of the session, which would make later writes fail.
+        """
+        result = self._call(f"query {sql[:60]!r}", lambda: self._client.query(sql))
+        return list(result.column_names), [tuple(row) for row in result.result_rows]
+
     async def aquery(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return await self._in_thread(lambda: self.query(sql, parameters))
 

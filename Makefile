@@ -1,0 +1,50 @@
+# tokenmeter — `make help` lists the targets. Every target sets up what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+KAFKA := deploy/kafka/kafka.sh
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv kafka-up kafka-down run test test-unit lint schema bench clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] in ((3, 11), (3, 12)) else "Python 3.11 or 3.12 is required (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==26.3
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install tokenmeter with its dev tools
+
+kafka-up: ## Start the local Kafka 4.x broker (fetches jars on first use; no-op if running)
+	@$(KAFKA) up
+
+kafka-down: ## Stop the local Kafka broker
+	@$(KAFKA) down
+
+run: venv ## Start Kafka + the all-in-one process (meter, sink, /metrics, /v1/totals) + demo load; Ctrl-C stops all
+	@bash deploy/run.sh
+
+test: venv ## Run unit and integration tests (starts a Kafka broker if none is running, stops it after)
+	@bash deploy/with-kafka.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: venv ## Run unit tests only (nothing started)
+	$(BIN)/pytest -m 'not kafka and not clickhouse and not e2e' $(PYTEST_ARGS)
+
+lint: venv ## ruff and mypy --strict
+	$(BIN)/ruff check services tests
+	$(BIN)/mypy
+
+schema: venv ## Regenerate schemas/usage-event.v1.schema.json from the pydantic models
+	$(BIN)/tokenmeter schema > schemas/usage-event.v1.schema.json
+
+bench: venv ## End-to-end benchmark: events/s through the worker into ClickHouse, freshness p50/p99 (JSON)
+	@bash deploy/with-kafka.sh $(BIN)/python -m tokenmeter.bench $(BENCH_ARGS)
+
+clean: kafka-down ## Stop Kafka and delete runtime data (var/)
+	rm -rf var

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make run`: the embedded default. Starts the local Kafka broker (unless
+# KAFKA_BOOTSTRAP_SERVERS is set or one is running), then the all-in-one
+# tokenmeter process with a demo gateway load. Ctrl-C stops everything it started.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+port="${TOKENMETER_HTTP_PORT:-6066}"
+cat <<MSG
+
+  tokenmeter is starting (Kafka, meter, ClickHouse sink, HTTP on 127.0.0.1:$port, demo load).
+  Within a minute, in another terminal:
+
+    watch -n 2 $repo/.venv/bin/tokenmeter totals        # rated per-tenant totals, refreshed
+    curl -s 127.0.0.1:$port/v1/totals?tenant=demo-acme   # the same as JSON
+    curl -s 127.0.0.1:$port/metrics | grep ^tokenmeter_  # Prometheus metrics
+
+  Ctrl-C stops everything this command started.
+
+MSG
+exec bash "$here/with-kafka.sh" "$repo/.venv/bin/tokenmeter" run --demo-rate "${DEMO_RATE:-50}"

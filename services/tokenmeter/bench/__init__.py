@@ -1,0 +1,1 @@
+"""Benchmarks and the worker-process harness they share with the end-to-end tests."""

@@ -1,0 +1,146 @@
+"""The fold's exactly-once effect: duplicates, redeliveries and crashes at every point."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tokenmeter.events.models import UsageData, UsageEvent
+from tokenmeter.stream.state import (
+    FoldResult,
+    WindowKey,
+    WindowValue,
+    dedupe_key,
+    fold,
+    position,
+    window_key,
+)
+
+T0 = datetime(2026, 11, 5, 10, 0, tzinfo=UTC)
+W = 60_000
+
+
+def ev(i: str, tokens: int = 10, tenant: str = "acme", model: str = "gpt-4o", sec: int = 0) -> UsageEvent:
+    return UsageEvent(specversion="1.0", id=i, source="gw", type="llm.usage", subject=tenant,
+                      time=T0 + timedelta(seconds=sec),
+                      data=UsageData(model=model, provider="openai", input_tokens=tokens, output_tokens=1))
+
+
+class Store:
+    """In-memory stand-in for the two Faust tables, with the same read/write split."""
+
+    def __init__(self) -> None:
+        self.seen: dict[bytes, int] = {}
+        self.windows: dict[WindowKey, WindowValue] = {}
+
+    def fold(self, events: list[tuple[int, UsageEvent]]) -> FoldResult:
+        return fold(events, seen=self.seen.get, current=self.windows.get, window_ms=W)
+
+    def apply(self, r: FoldResult, *, seen: bool = True, windows: bool = True) -> None:
+        if seen:
+            self.seen.update(r.seen)
+        if windows:
+            self.windows.update(r.windows)
+
+    def total(self) -> int:
+        return sum(v.tokens[0] for v in self.windows.values())
+
+
+def test_position_orders_batch_members_between_offsets() -> None:
+    assert position(5, 0) < position(5, 999) < position(6, 0)
+
+
+def test_keys_round_trip() -> None:
+    k = window_key(ev("a"), W)
+    assert WindowKey.decode(k.encode()) == k
+    v = WindowValue.empty().add(ev("a"), 7)
+    assert WindowValue.decode(v.encode()) == v
+    assert dedupe_key("a", "b") != dedupe_key("a\x00", "b")
+
+
+def test_duplicate_at_another_offset_is_skipped() -> None:
+    s = Store()
+    s.apply(s.fold([(position(1, 0), ev("x", 10))]))
+    r = s.fold([(position(2, 0), ev("x", 10))])
+    assert [d.id for d in r.duplicates] == ["x"]
+    assert r.windows == {} and r.accepted == []
+    s.apply(r)
+    assert s.total() == 10
+
+
+def test_duplicate_inside_one_batch_is_skipped() -> None:
+    s = Store()
+    r = s.fold([(position(1, 0), ev("x")), (position(1, 1), ev("x")), (position(1, 2), ev("y"))])
+    assert [d.id for d in r.duplicates] == ["x"]
+    [(key, value)] = r.windows.items()
+    assert (value.events, value.tokens[0], value.watermark) == (2, 20, position(1, 2))
+
+
+def test_batch_writes_each_window_once() -> None:
+    s = Store()
+    r = s.fold([(position(3, i), ev(str(i), sec=i)) for i in range(100)])
+    assert len(r.windows) == 2  # seconds 0..59 and 60..99
+    assert sorted(v.events for v in r.windows.values()) == [40, 60]
+
+
+def test_redelivery_after_both_writes_is_skipped_but_re_emitted() -> None:
+    s = Store()
+    msg = [(position(1, 0), ev("x"))]
+    s.apply(s.fold(msg))
+    r = s.fold(msg)  # crash before the offset commit: same offset again
+    assert r.redelivered == 1 and r.windows == {} and r.counted == []
+    assert r.touched == {window_key(ev("x"), W)}
+    assert [e.id for _, e in r.accepted] == ["x"]  # forwarded again; the sink collapses it
+    assert s.total() == 10
+
+
+def test_crash_after_seen_but_before_window_counts_once() -> None:
+    s = Store()
+    msg = [(position(1, 0), ev("x"))]
+    s.apply(s.fold(msg), windows=False)  # seen write survived, window write lost
+    s.apply(s.fold(msg))
+    assert s.total() == 10
+
+
+def test_crash_after_window_but_before_seen_counts_once_and_still_dedupes() -> None:
+    s = Store()
+    msg = [(position(1, 0), ev("x"))]
+    s.apply(s.fold(msg), seen=False)
+    r = s.fold(msg)
+    assert r.redelivered == 1
+    s.apply(r)
+    assert s.seen == {dedupe_key("acme", "x"): position(1, 0)}
+    s.apply(s.fold([(position(9, 0), ev("x"))]))  # a later true duplicate
+    assert s.total() == 10
+
+
+def test_same_id_for_two_tenants_is_two_events() -> None:
+    s = Store()
+    s.apply(s.fold([(position(1, 0), ev("x", tenant="a")), (position(1, 1), ev("x", tenant="b"))]))
+    assert s.total() == 20
+
+
+# A random stream with duplicates, replayed with crashes at random points, counts each id once.
+ids = st.lists(st.sampled_from([f"e{i}" for i in range(30)]), min_size=1, max_size=80)
+
+
+@given(ids, st.lists(st.tuples(st.integers(0, 79), st.booleans(), st.booleans()), max_size=6))
+def test_any_crash_schedule_counts_each_unique_id_once(stream: list[str],
+                                                       crashes: list[tuple[int, bool, bool]]) -> None:
+    messages = [[(position(off, 0), ev(i, tokens=1 + int(i[1:]), sec=int(i[1:]) * 7))] for off, i in enumerate(stream)]
+    s = Store()
+    committed = 0
+    for crash_at, keep_seen, keep_windows in sorted(crashes):
+        # process up to crash_at; the last message's writes are partial; offsets after `committed` replay
+        for off in range(committed, min(crash_at, len(messages))):
+            s.apply(s.fold(messages[off]))
+        if crash_at < len(messages):
+            s.apply(s.fold(messages[crash_at]), seen=keep_seen, windows=keep_windows)
+        committed = max(0, min(crash_at, len(messages)) - 3)  # the commit lagged behind processing
+    for off in range(committed, len(messages)):
+        s.apply(s.fold(messages[off]))
+    expected = sum(1 + int(i[1:]) for i in set(stream))
+    assert s.total() == expected
+    assert sum(v.events for v in s.windows.values()) == len(set(stream))
