@@ -19,13 +19,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from tests.conftest import free_port
 from tokenmeter.bench.harness import WorkerProcess, sql_rows, tokenmeter_env
 from tokenmeter.events.models import TOKEN_CLASSES
 from tokenmeter.ingest import loadgen
 from tokenmeter.ingest.producer import UsageEmitter
 from tokenmeter.settings import KafkaSettings, StreamSettings
 from tokenmeter.stream.topics import ensure_topics
-from tests.conftest import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.e2e]
 
@@ -33,13 +33,13 @@ SPEC = loadgen.LoadSpec(total=10_000, tenants=12, duplicate_ratio=0.05, invalid_
                         out_of_order_ratio=0.02, seed=20261203)
 
 
-async def read_dlq(kafka: KafkaSettings, topic: str, expected: int, timeout: float = 60) -> list[dict[str, object]]:
+async def read_dlq(kafka: KafkaSettings, topic: str, expected: int, limit_s: float = 60) -> list[dict[str, object]]:
     consumer = AIOKafkaConsumer(topic, auto_offset_reset="earliest", enable_auto_commit=False,
                                 group_id=None, **kafka.client_options())
     await consumer.start()
     found: list[dict[str, object]] = []
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit_s):
             while len(found) < expected:
                 batch = await consumer.getmany(timeout_ms=1000)
                 found.extend(orjson.loads(r.value) for records in batch.values() for r in records)

@@ -5,11 +5,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.events.test_models import doc
 from tokenmeter.events import errors as e
 from tokenmeter.events.decode import decode_message
 from tokenmeter.events.errors import Rejection
 from tokenmeter.events.models import MAX_BATCH_EVENTS, UsageEvent
-from tests.events.test_models import doc
 
 
 def test_single_event() -> None:

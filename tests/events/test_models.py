@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -47,7 +47,7 @@ def test_time_with_offset_is_converted_to_utc() -> None:
 
 
 def test_time_ms_before_epoch_is_exact() -> None:
-    ev = UsageEvent.model_validate(doc(time=datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)))
+    ev = UsageEvent.model_validate(doc(time=datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)))
     assert ev.time_ms == -1
 
 

@@ -65,7 +65,7 @@ def test_per_request_price() -> None:
 
 @pytest.mark.parametrize("bad", [Decimal("-1"), Decimal("0.0000001"), Decimal("NaN")])
 def test_bad_prices_are_refused(bad: Decimal) -> None:
-    with pytest.raises(PriceBookError, match="x/m.input_tokens"):
+    with pytest.raises(PriceBookError, match=r"x/m\.input_tokens"):
         ModelPrice("x", "m", "USD", {"input_tokens": bad})
 
 

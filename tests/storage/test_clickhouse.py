@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.stream.test_state import ev
 from tokenmeter.pricing.catalog import builtin_price_book
 from tokenmeter.pricing.rating import rate
 from tokenmeter.storage.clickhouse import ClickHouse
@@ -15,7 +16,6 @@ from tokenmeter.storage.rows import EVENT_COLUMNS, WINDOW_COLUMNS, event_row, wi
 from tokenmeter.stream.app import total_doc
 from tokenmeter.stream.messages import accepted_doc, load, snapshot_message
 from tokenmeter.stream.state import WindowValue, position, window_key
-from tests.stream.test_state import ev
 
 pytestmark = pytest.mark.clickhouse
 

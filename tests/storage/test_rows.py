@@ -5,12 +5,12 @@ from decimal import Decimal
 
 import orjson
 
+from tests.stream.test_state import ev
 from tokenmeter.pricing.catalog import builtin_price_book
 from tokenmeter.pricing.rating import rate
 from tokenmeter.storage.rows import EVENT_COLUMNS, WINDOW_COLUMNS, event_row, from_ms, window_row
 from tokenmeter.stream.messages import accepted_doc, accepted_message, load, snapshot_message
 from tokenmeter.stream.state import WindowValue, position, window_key
-from tests.stream.test_state import ev
 
 
 def test_from_ms_is_exact() -> None:

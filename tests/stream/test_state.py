@@ -74,7 +74,7 @@ def test_duplicate_inside_one_batch_is_skipped() -> None:
     s = Store()
     r = s.fold([(position(1, 0), ev("x")), (position(1, 1), ev("x")), (position(1, 2), ev("y"))])
     assert [d.id for d in r.duplicates] == ["x"]
-    [(key, value)] = r.windows.items()
+    [value] = r.windows.values()
     assert (value.events, value.tokens[0], value.watermark) == (2, 20, position(1, 2))
 
 

@@ -66,7 +66,7 @@ class WorkerProcess:
         return self.proc.pid
 
     def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as resp:
             body: bytes = resp.read()
             return body
 

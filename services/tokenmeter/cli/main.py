@@ -151,7 +151,7 @@ def _totals_over_http(settings: Settings, tenant: str | None) -> list[dict[str, 
     query = f"?{urlencode({'tenant': tenant})}" if tenant else ""
     url = f"http://{settings.http.host}:{settings.http.port}/v1/totals{query}"
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - our own loopback URL
+        with urllib.request.urlopen(url, timeout=10) as resp:
             data: list[dict[str, Any]] = json.loads(resp.read())
             return data
     except (urllib.error.URLError, OSError):

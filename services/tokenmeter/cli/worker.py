@@ -33,7 +33,8 @@ def run_worker(settings: Settings, *, demo_rate: float = 0.0, loglevel: str = "i
     app = build_app(settings, db=db, prices=builtin_price_book())
     if demo_rate > 0:
         app.task(_demo_load(settings, demo_rate))
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    # mode maps level names case-sensitively: "info" would silently mean NOTSET (everything, DEBUG too).
+    worker = faust.Worker(app, loglevel=loglevel.upper(), quiet=True)
     worker.execute_from_commandline()
 
 

@@ -7,6 +7,7 @@ Tests and benchmarks compare what the pipeline stored with that expectation.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections import defaultdict
@@ -60,7 +61,8 @@ class Planned:
 class Expected:
     """What the pipeline must store for a plan."""
 
-    tokens: dict[tuple[str, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * len(TOKEN_CLASSES)))
+    tokens: dict[tuple[str, str, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0] * len(TOKEN_CLASSES)))
     requests: dict[tuple[str, str, str], int] = field(default_factory=lambda: defaultdict(int))
     invalid: dict[str, str] = field(default_factory=dict)  # event id -> reason
     unique: int = 0

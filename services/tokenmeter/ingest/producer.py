@@ -95,7 +95,8 @@ class UsageEmitter:
         Exposed for tools that must send bytes the contract would refuse (tests, load generation).
         """
         try:
-            return await self._producer.send(self.topic, value=value, key=key)
+            future: asyncio.Future[Any] = await self._producer.send(self.topic, value=value, key=key)
+            return future
         except KafkaError as exc:
             metrics.PRODUCER_EVENTS_FAILED.inc()
             raise EmitError(f"cannot enqueue a record for {self.topic}: {exc}") from exc

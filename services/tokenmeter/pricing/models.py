@@ -40,7 +40,7 @@ class ModelPrice:
 
     def price_for(self, token_class: str) -> Decimal | None:
         price = self.per_million.get(token_class)
-        if price is None and token_class == "reasoning_tokens":
+        if price is None and token_class == "reasoning_tokens":  # noqa: S105 - a token class, not a secret
             return self.per_million.get("output_tokens")
         return price
 

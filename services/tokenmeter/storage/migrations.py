@@ -42,7 +42,8 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         found.append(Migration(int(match[1]), match[2], path.read_text()))
     for expected, migration in enumerate(found, start=1):
         if migration.version != expected:
-            raise MigrationError(f"migration {expected:04d} is missing (found {migration.version:04d}_{migration.name})")
+            raise MigrationError(
+                f"migration {expected:04d} is missing (found {migration.version:04d}_{migration.name})")
     return found
 
 
