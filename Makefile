@@ -44,7 +44,7 @@ schema: venv ## Regenerate schemas/usage-event.v1.schema.json from the pydantic 
 	$(BIN)/tokenmeter schema > schemas/usage-event.v1.schema.json
 
 bench: venv ## End-to-end benchmark: events/s through the worker into ClickHouse, freshness p50/p99 (JSON)
-	@bash deploy/with-kafka.sh $(BIN)/python -m tokenmeter.bench $(BENCH_ARGS)
+	@bash deploy/with-kafka.sh $(BIN)/python -m tokenmeter.bench --out deploy/bench/results.json $(BENCH_ARGS)
 
 clean: kafka-down ## Stop Kafka and delete runtime data (var/)
 	rm -rf var

@@ -83,9 +83,10 @@ async def offered_load(kafka: KafkaSettings, topic: str, rate: int, seconds: flo
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=100_000, help="unique events in the throughput phase")
+    parser.add_argument("--events", type=int, default=50_000, help="unique events in the throughput phase")
     parser.add_argument("--tenants", type=int, default=50)
-    parser.add_argument("--fresh-rate", type=int, default=2_000, help="offered events/s in the freshness phase")
+    parser.add_argument("--fresh-rate", type=int, default=300,
+                        help="offered events/s in the freshness phase (below capacity: latency, not backlog)")
     parser.add_argument("--fresh-seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON result to this file")
