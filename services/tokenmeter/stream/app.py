@@ -72,10 +72,15 @@ def build_app(
     # record must reach our code to be dead-lettered rather than fail inside Faust).
     raw_schema: faust.Schema[bytes, bytes] = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
                                             value_serializer="raw")
-    events_topic = app.topic(st.events_topic, schema=raw_schema)
-    accepted_topic = app.topic(st.accepted_topic, schema=raw_schema)
-    windows_topic = app.topic(st.windows_topic, schema=raw_schema)
-    dlq_topic = app.topic(st.dlq_topic, schema=raw_schema)
+
+    def raw_topic(name: str) -> Any:
+        # Topics take the serializers as arguments: a Schema passed to app.topic is not used for decoding.
+        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    events_topic = raw_topic(st.events_topic)
+    accepted_topic = raw_topic(st.accepted_topic)
+    windows_topic = raw_topic(st.windows_topic)
+    dlq_topic = raw_topic(st.dlq_topic)
     seen = app.Table("seen", schema=raw_schema, partitions=kafka.partitions)
     windows = app.Table("windows", schema=raw_schema, partitions=kafka.partitions)
 
