@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 from datetime import UTC, datetime
 
 from tokenmeter.events.decode import decode_message
@@ -44,5 +45,5 @@ def test_out_of_order_events_exist() -> None:
     records, _ = plan(LoadSpec(total=2000, out_of_order_ratio=0.05, seed=9), now=NOW)
     times = [e.time_ms for r in records if r.kind == "valid"
              for _, e in decode_message(r.value, r.key) if isinstance(e, UsageEvent)]
-    backwards = sum(1 for a, b in zip(times, times[1:], strict=False) if b < a)
+    backwards = sum(1 for a, b in pairwise(times) if b < a)
     assert 50 < backwards < 150
