@@ -61,9 +61,3 @@ def clickhouse(chdb_path: Path) -> Iterator[ClickHouse]:
         yield db
     finally:
         db.command(f"DROP DATABASE IF EXISTS `{settings.database}`")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -19,8 +19,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from tests.conftest import free_port
-from tokenmeter.bench.harness import WorkerProcess, sql_rows, tokenmeter_env
+from tokenmeter.bench.harness import WorkerProcess, free_port, sql_rows, tokenmeter_env
 from tokenmeter.events.models import TOKEN_CLASSES
 from tokenmeter.ingest import loadgen
 from tokenmeter.ingest.producer import UsageEmitter

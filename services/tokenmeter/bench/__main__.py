@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import random
 import time
@@ -27,7 +28,7 @@ from pathlib import Path
 from tempfile import mkdtemp
 from typing import Any
 
-from tokenmeter.bench.harness import WorkerProcess, sql_rows, tokenmeter_env
+from tokenmeter.bench.harness import WorkerProcess, free_port, sql_rows, tokenmeter_env
 from tokenmeter.ingest import loadgen
 from tokenmeter.ingest.producer import UsageEmitter, encode_event
 from tokenmeter.settings import KafkaSettings, StreamSettings
@@ -43,7 +44,7 @@ class ProcStats:
 def proc_stats(pid: int) -> ProcStats:
     """CPU seconds (user + system) and peak RSS of a live process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = 100.0  # os.sysconf("SC_CLK_TCK") is 100 on Linux x86_64
+    ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(fields[11]) + int(fields[12])) / ticks
     rss_kb = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                   if line.startswith("VmHWM:"))
@@ -96,7 +97,7 @@ def main() -> None:
     work = Path(mkdtemp(prefix="tokenmeter-bench-"))
     namespace = f"bench{uuid.uuid4().hex[:8]}."
     stream = StreamSettings(namespace=namespace)
-    port = _free_port()
+    port = free_port()
     env = tokenmeter_env(namespace=namespace, chdb_dir=work / "clickhouse", http_port=port, var_dir=work / "var")
 
     spec = loadgen.LoadSpec(total=args.events, tenants=args.tenants, duplicate_ratio=0.05, invalid_ratio=0.0,
@@ -180,17 +181,7 @@ def main() -> None:
     raise SystemExit(0 if exact else 1)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from tokenmeter.errors import TokenmeterError
+from tokenmeter.events.models import TOKEN_CLASSES
 from tokenmeter.settings import Settings, load_settings
 
 
@@ -137,9 +138,7 @@ def totals(tenant: str | None, as_json: bool, direct: bool) -> None:
     click.echo(f"{'tenant':<16} {'provider':<10} {'model':<18} {'requests':>8} {'tokens':>12} "
                f"{'cost':>18} cur")
     for r in rows:
-        tokens = sum(int(r[c]) for c in ("input_tokens", "cached_input_tokens", "cache_write_tokens",
-                                         "output_tokens", "reasoning_tokens", "audio_input_tokens",
-                                         "audio_output_tokens", "image_input_tokens"))
+        tokens = sum(int(r[c]) for c in TOKEN_CLASSES)
         flag = " (unpriced)" if r["unpriced"] else ""
         click.echo(f"{r['tenant']:<16} {r['provider']:<10} {r['model']:<18} {int(r['requests']):>8} "
                    f"{tokens:>12} {Decimal(str(r['cost_total'])):>18.6f} {r['currency']}{flag}")

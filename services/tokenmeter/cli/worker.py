@@ -10,7 +10,7 @@ from typing import Any
 
 import faust
 
-from tokenmeter.ingest.loadgen import MODELS, make_event, now_utc
+from tokenmeter.ingest.loadgen import make_event, now_utc
 from tokenmeter.ingest.producer import UsageEmitter
 from tokenmeter.pricing.catalog import builtin_price_book
 from tokenmeter.settings import Settings
@@ -55,5 +55,4 @@ def _demo_load(settings: Settings, rate: float) -> Callable[[], Awaitable[None]]
                 await emitter.emit_many(burst)
                 await asyncio.sleep(0.1)
 
-    _ = MODELS  # the demo draws from the same model mix as loadgen
     return demo

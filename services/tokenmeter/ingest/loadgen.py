@@ -183,6 +183,3 @@ async def send(emitter: UsageEmitter, records: list[Planned], *, rate: float | N
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
-
-__all__ = ["MODELS", "TOKEN_CLASSES", "Expected", "LoadSpec", "Planned", "expected_costs", "make_event",
-           "now_utc", "plan", "send"]

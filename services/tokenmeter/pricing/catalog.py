@@ -54,9 +54,6 @@ class PriceBook:
     def lookup(self, provider: str, model: str) -> ModelPrice | None:
         return self._by_key.get((provider, model))
 
-    def models(self) -> list[ModelPrice]:
-        return sorted({id(p): p for p in self._by_key.values()}.values(), key=lambda p: (p.provider, p.model))
-
 
 def builtin_price_book() -> PriceBook:
     return PriceBook(BUILTIN_PRICES)

@@ -24,24 +24,3 @@ def tenant_totals(tenant: str | None = None) -> Query:
         "GROUP BY tenant, provider, model, currency ORDER BY tenant, provider, model, currency"
     )
     return sql, ({"tenant": tenant} if tenant is not None else {})
-
-
-def event_totals() -> Query:
-    """Token totals per tenant, provider and model recomputed from raw ``usage_events``."""
-    sql = (
-        "SELECT tenant, provider, model, count() AS events, sum(requests) AS requests, "
-        f"{_TOKEN_SUMS} FROM usage_events FINAL "
-        "GROUP BY tenant, provider, model ORDER BY tenant, provider, model"
-    )
-    return sql, {}
-
-
-def freshness_quantiles() -> Query:
-    """p50 and p99 of seconds from event time to storage, over ``usage_events``."""
-    sql = (
-        "SELECT count() AS n, "
-        "quantileExact(0.5)(dateDiff('millisecond', time, stored_at)) / 1000 AS p50, "
-        "quantileExact(0.99)(dateDiff('millisecond', time, stored_at)) / 1000 AS p99 "
-        "FROM usage_events FINAL"
-    )
-    return sql, {}

@@ -34,7 +34,7 @@ from tokenmeter.storage.rows import COST_COLUMNS
 from tokenmeter.stream.dlq import dlq_message
 from tokenmeter.stream.messages import accepted_doc, accepted_message, snapshot_message
 from tokenmeter.stream.sink import Sink, record_lag
-from tokenmeter.stream.state import FoldResult, WindowKey, WindowValue, fold, position, window_key
+from tokenmeter.stream.state import FoldResult, WindowKey, WindowValue, fold, position
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def build_app(
         # Forward first: the sink tolerates repeats, and a crash after this point
         # redelivers the message, whose events are then found folded and forwarded again.
         if result.accepted:
-            docs = [accepted_doc(ev, pos, window_key(ev, window_ms).start_ms) for pos, ev in result.accepted]
+            docs = [accepted_doc(ev, pos, start_ms) for pos, ev, start_ms in result.accepted]
             await accepted_topic.send(key=key, value=accepted_message(docs))
         for dkey, pos in result.seen.items():
             seen[dkey] = str(pos).encode()
@@ -150,12 +150,12 @@ def build_app(
         now_ms = int(clock() * 1000)
         for raw_key in keys:
             raw_value = windows.get(raw_key)
-            if raw_value is None:
+            if raw_value is None:  # partition revoked since the key was marked
                 continue
             key, value = WindowKey.decode(raw_key), WindowValue.decode(raw_value)
             rated = rate(value.tokens, value.requests, prices.lookup(key.provider, key.model))
             await windows_topic.send(key=raw_key, value=snapshot_message(key, value, rated, window_ms, now_ms))
-        metrics.SNAPSHOTS_EMITTED.inc(len(keys))
+            metrics.SNAPSHOTS_EMITTED.inc()
 
     @app.timer(interval=5.0)
     async def meter_lag() -> None:

@@ -73,15 +73,10 @@ class Sink:
         self._stream = stream
         self._db = db
         self._clock = clock
-        self._stopping = asyncio.Event()
-        self.stored_events = 0
-        self.stored_windows = 0
-
-    def stop(self) -> None:
-        self._stopping.set()
 
     async def run(self) -> None:
-        """Consume until :meth:`stop`; on stop, flush what was read and commit it."""
+        """Consume until cancelled. Rows read but not yet committed when the task is
+        cancelled are read again by the next run and collapsed by the tables."""
         consumer = AIOKafkaConsumer(
             self._stream.accepted_topic,
             self._stream.windows_topic,
@@ -101,14 +96,12 @@ class Sink:
         batch = Batch(started=time.monotonic())
         next_lag = 0.0
         while True:
-            stopping = self._stopping.is_set()
-            if not stopping:
-                records = await consumer.getmany(timeout_ms=int(self._stream.sink_batch_seconds * 1000 / 2))
-                for tp_records in records.values():
-                    for record in tp_records:
-                        add_message(batch, record.topic, record.value, accepted_topic=self._stream.accepted_topic)
+            records = await consumer.getmany(timeout_ms=int(self._stream.sink_batch_seconds * 1000 / 2))
+            for tp_records in records.values():
+                for record in tp_records:
+                    add_message(batch, record.topic, record.value, accepted_topic=self._stream.accepted_topic)
             due = time.monotonic() - batch.started >= self._stream.sink_batch_seconds
-            if len(batch) and (stopping or due or len(batch) >= self._stream.sink_batch_rows):
+            if len(batch) and (due or len(batch) >= self._stream.sink_batch_rows):
                 await self._flush(batch)
                 await self._commit(consumer)
                 batch = Batch(started=time.monotonic())
@@ -117,8 +110,6 @@ class Sink:
             if time.monotonic() >= next_lag:
                 await record_lag(consumer, self._stream.sink_group)
                 next_lag = time.monotonic() + 5.0
-            if stopping:
-                return
 
     async def _flush(self, batch: Batch) -> None:
         await self._write_with_retry("usage_events", batch.events, EVENT_COLUMNS)
@@ -126,8 +117,6 @@ class Sink:
         now_ms = int(self._clock() * 1000)
         for t in batch.event_times_ms:
             metrics.FRESHNESS_SECONDS.observe(max(0.0, (now_ms - t) / 1000))
-        self.stored_events += len(batch.events)
-        self.stored_windows += len(batch.windows)
 
     async def _write_with_retry(self, table: str, rows: list[list[Any]], columns: tuple[str, ...]) -> None:
         """Insert ``rows``; both tables are idempotent to re-insert, so retrying is safe. Never gives up."""

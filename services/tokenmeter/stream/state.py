@@ -103,7 +103,8 @@ class FoldResult:
     windows: dict[WindowKey, WindowValue] = field(default_factory=dict)
     seen: dict[bytes, int] = field(default_factory=dict)
     touched: set[WindowKey] = field(default_factory=set)  # to (re-)emit, including skipped redeliveries
-    accepted: list[tuple[int, UsageEvent]] = field(default_factory=list)  # to forward to usage_events
+    # (position, event, window start ms) to forward to usage_events
+    accepted: list[tuple[int, UsageEvent, int]] = field(default_factory=list)
     counted: list[UsageEvent] = field(default_factory=list)  # newly folded by this call
     duplicates: list[UsageEvent] = field(default_factory=list)
     redelivered: int = 0  # events already folded before a crash or rebalance
@@ -136,7 +137,7 @@ def fold(
         wkey = window_key(event, window_ms)
         value = out.windows.get(wkey) or current(wkey) or WindowValue.empty()
         out.touched.add(wkey)
-        out.accepted.append((pos, event))
+        out.accepted.append((pos, event, wkey.start_ms))
         if value.watermark >= pos:
             out.redelivered += 1
             continue
