@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # services/tokenmeter/settings.py -> repository root, where `var/` holds runtime data.
@@ -79,6 +79,26 @@ class StreamSettings(BaseSettings):
     sink_batch_seconds: float = Field(default=0.5, gt=0, le=60)
     sink_retry_max_seconds: float = Field(default=30.0, gt=0)
     var_dir: Path = DEFAULT_VAR
+    # Time policy (stream/README.md). Every decision compares an event's time with its Kafka
+    # record timestamp, never the wall clock, so a replayed record is judged as it was the first time.
+    lateness_horizon_seconds: int = Field(default=7 * 86_400, ge=60, description="older events: DLQ too_late")
+    future_skew_seconds: int = Field(default=300, ge=0, description="newer events: DLQ future_timestamp")
+    dedupe_horizon_seconds: int = Field(default=7 * 86_400, ge=60, description="how long (tenant, id) is kept")
+    expiry_grace_seconds: int = Field(default=3_600, ge=0,
+                                      description="extra life of state past its horizon (covers redelivery)")
+    expiry_interval_seconds: int = Field(default=60, ge=1, description="how often a partition's state is swept")
+    store: str = Field(default="memory://", pattern=r"^(memory|rocksdb)://.*$",
+                       description="Faust table store: memory:// (recovers from changelog) or rocksdb://")
+    session_timeout_seconds: float = Field(default=10.0, ge=6, le=300,
+                                           description="how soon a dead worker's partitions move")
+    faults_dir: Path | None = Field(default=None, description="fault-injection switches (chaos suite only)")
+
+    @model_validator(mode="after")
+    def _dedupe_outlives_lateness(self) -> StreamSettings:
+        # An id forgotten by dedupe must be too late to count, or a late resend would count twice.
+        if self.dedupe_horizon_seconds < self.lateness_horizon_seconds:
+            raise ValueError("TOKENMETER_DEDUPE_HORIZON_SECONDS must be >= TOKENMETER_LATENESS_HORIZON_SECONDS")
+        return self
 
     def topic(self, name: str) -> str:
         return f"{self.namespace}{name}"

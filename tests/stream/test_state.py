@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tokenmeter.events.models import UsageData, UsageEvent
 from tokenmeter.stream.state import (
     FoldResult,
+    SeenEntry,
     WindowKey,
     WindowValue,
     dedupe_key,
@@ -32,11 +33,15 @@ class Store:
     """In-memory stand-in for the two Faust tables, with the same read/write split."""
 
     def __init__(self) -> None:
-        self.seen: dict[bytes, int] = {}
+        self.seen: dict[bytes, SeenEntry] = {}
         self.windows: dict[WindowKey, WindowValue] = {}
 
+    def first(self, key: bytes) -> int | None:
+        entry = self.seen.get(key)
+        return None if entry is None else entry.position
+
     def fold(self, events: list[tuple[int, UsageEvent]]) -> FoldResult:
-        return fold(events, seen=self.seen.get, current=self.windows.get, window_ms=W)
+        return fold(events, seen=self.first, current=self.windows.get, window_ms=W, partition=3)
 
     def apply(self, r: FoldResult, *, seen: bool = True, windows: bool = True) -> None:
         if seen:
@@ -55,8 +60,16 @@ def test_position_orders_batch_members_between_offsets() -> None:
 def test_keys_round_trip() -> None:
     k = window_key(ev("a"), W)
     assert WindowKey.decode(k.encode()) == k
-    v = WindowValue.empty().add(ev("a"), 7)
+    v = WindowValue.empty(5).add(ev("a"), 7)
     assert WindowValue.decode(v.encode()) == v
+    assert v.partition == 5
+    assert SeenEntry.decode(SeenEntry(7, 123, 5).encode()) == SeenEntry(7, 123, 5)
+
+
+def test_values_written_before_partitions_were_recorded_still_decode() -> None:
+    legacy = b"[7,1,1," + b",".join(b"%d" % n for n in range(8)) + b"]"
+    assert WindowValue.decode(legacy) == WindowValue(7, 1, tuple(range(8)), 1, -1)
+    assert SeenEntry.decode(b"42") == SeenEntry(42, 0, -1)
     assert dedupe_key("a", "b") != dedupe_key("a\x00", "b")
 
 
@@ -112,7 +125,7 @@ def test_crash_after_window_but_before_seen_counts_once_and_still_dedupes() -> N
     r = s.fold(msg)
     assert r.redelivered == 1
     s.apply(r)
-    assert s.seen == {dedupe_key("acme", "x"): position(1, 0)}
+    assert s.seen == {dedupe_key("acme", "x"): SeenEntry(position(1, 0), int(T0.timestamp() * 1000), 3)}
     s.apply(s.fold([(position(9, 0), ev("x"))]))  # a later true duplicate
     assert s.total() == 10
 

@@ -62,12 +62,14 @@ def topics() -> None:
 
 
 @cli.command()
+@click.option("--sink/--no-sink", default=True, show_default=True,
+              help="also run the ClickHouse sink (one process per embedded database may)")
 @click.pass_context
-def worker(ctx: click.Context) -> None:
+def worker(ctx: click.Context, sink: bool) -> None:
     """Run the meter, the ClickHouse sink, /metrics and /v1/totals until Ctrl-C."""
     from tokenmeter.cli.worker import run_worker
 
-    run_worker(_settings(), loglevel=ctx.obj["log_level"])
+    run_worker(_settings(), loglevel=ctx.obj["log_level"], sink=sink)
 
 
 @cli.command()

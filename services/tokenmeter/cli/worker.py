@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 
+from tokenmeter.faults import Faults
 from tokenmeter.ingest.loadgen import make_event, now_utc
 from tokenmeter.ingest.producer import UsageEmitter
 from tokenmeter.pricing.catalog import builtin_price_book
@@ -22,15 +23,22 @@ from tokenmeter.stream.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 
-def run_worker(settings: Settings, *, demo_rate: float = 0.0, loglevel: str = "info") -> None:
-    """Run the meter, the sink and the HTTP pages until SIGINT/SIGTERM. Exits the process when done."""
+def run_worker(settings: Settings, *, demo_rate: float = 0.0, loglevel: str = "info", sink: bool = True) -> None:
+    """Run the meter, the sink and the HTTP pages until SIGINT/SIGTERM. Exits the process when done.
+
+    Without ``sink`` the process never opens ClickHouse: with the embedded engine only one
+    process may own its files, so extra meter workers run with ``sink=False``.
+    """
     (settings.stream.var_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only the leaf
-    db = connect(settings.clickhouse)
-    applied = migrate(db)
-    if applied:
-        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
+    faults = Faults(settings.stream.faults_dir)
+    db = None
+    if sink:
+        db = connect(settings.clickhouse, faults=faults)
+        applied = migrate(db)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
     asyncio.run(ensure_topics(settings.kafka, settings.stream))
-    app = build_app(settings, db=db, prices=builtin_price_book())
+    app = build_app(settings, db=db, prices=builtin_price_book(), faults=faults)
     if demo_rate > 0:
         app.task(_demo_load(settings, demo_rate))
     # mode maps level names case-sensitively: "info" would silently mean NOTSET (everything, DEBUG too).

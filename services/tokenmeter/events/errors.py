@@ -12,8 +12,11 @@ NOT_AN_EVENT: Final = "not_an_event"        # JSON, but neither an object nor a 
 BATCH_TOO_LARGE: Final = "batch_too_large"  # more events in one message than allowed
 SCHEMA_VIOLATION: Final = "schema_violation"  # a field is missing or has a bad value
 KEY_MISMATCH: Final = "key_mismatch"        # Kafka key is not the event's tenant (subject)
+TOO_LATE: Final = "too_late"                # event time older than the lateness horizon
+FUTURE_TIMESTAMP: Final = "future_timestamp"  # event time too far after its Kafka record was written
 
-REASONS: Final = (UNDECODABLE, TOO_LARGE, NOT_AN_EVENT, BATCH_TOO_LARGE, SCHEMA_VIOLATION, KEY_MISMATCH)
+REASONS: Final = (UNDECODABLE, TOO_LARGE, NOT_AN_EVENT, BATCH_TOO_LARGE, SCHEMA_VIOLATION, KEY_MISMATCH, TOO_LATE,
+                  FUTURE_TIMESTAMP)
 
 
 @dataclass(frozen=True, slots=True)

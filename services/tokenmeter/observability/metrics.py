@@ -45,3 +45,19 @@ PRODUCER_EVENTS_SENT = Counter(
     "tokenmeter_producer_events_sent_total", "Events acknowledged by Kafka to the producer SDK.")
 PRODUCER_EVENTS_FAILED = Counter(
     "tokenmeter_producer_events_failed_total", "Events the producer SDK could not deliver (raised to caller).")
+EVENTS_LATE = Counter(
+    "tokenmeter_events_late_total",
+    "Events counted although their window had ended before they arrived (within the lateness horizon).")
+EVENTS_UNPRICED = Counter(
+    "tokenmeter_events_unpriced_total",
+    "Events counted for a model with no list price (stored with currency XXX and unpriced=true).")
+STATE_KEYS = Gauge(
+    "tokenmeter_state_keys", "Keys held in the meter's tables on this worker, by table.", ["table"])
+STATE_EXPIRED = Counter(
+    "tokenmeter_state_expired_total", "Keys forgotten past their horizon, by table.", ["table"])
+RECONCILE_DRIFT_WINDOWS = Gauge(
+    "tokenmeter_reconcile_drift_windows",
+    "Windows whose stored totals differ from a recomputation from usage_events (last reconciliation).")
+RECONCILE_DRIFT_TOKENS = Gauge(
+    "tokenmeter_reconcile_drift_tokens",
+    "Sum of absolute token differences between usage_windows and usage_events (last reconciliation).")

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from tokenmeter.faults import CLICKHOUSE_DOWN, NO_FAULTS, Faults
 from tokenmeter.settings import ClickHouseSettings
 from tokenmeter.storage.errors import StorageError
 
@@ -31,9 +32,10 @@ INSERT_SETTINGS: Mapping[str, Any] = {"async_insert": 0}
 class ClickHouse:
     """A connection to one database. Create with :func:`connect`."""
 
-    def __init__(self, client: Any, database: str) -> None:
+    def __init__(self, client: Any, database: str, *, faults: Faults = NO_FAULTS) -> None:
         self._client = client
         self.database = database
+        self._faults = faults
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
@@ -69,8 +71,9 @@ class ClickHouse:
     async def _in_thread(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
 
-    @staticmethod
-    def _call(what: str, fn: Callable[[], T]) -> T:
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        if self._faults.active(CLICKHOUSE_DOWN):
+            raise StorageError(f"ClickHouse {what} failed: server unavailable (injected fault {CLICKHOUSE_DOWN})")
         try:
             return fn()
         except ClickHouseError as exc:
@@ -80,12 +83,14 @@ class ClickHouse:
 
     def close(self) -> None:
         try:
-            self._call("close", self._client.close)
+            self._client.close()  # not through _call: an injected outage must not keep the files open
+        except (ClickHouseError, OSError) as exc:
+            raise StorageError(f"ClickHouse close failed: {exc}") from exc
         finally:
             self._thread.shutdown(wait=True)
 
 
-def connect(settings: ClickHouseSettings) -> ClickHouse:
+def connect(settings: ClickHouseSettings, *, faults: Faults = NO_FAULTS) -> ClickHouse:
     """Open ``settings.url``, create ``settings.database`` if needed, and return an adapter on it.
 
     Raises ``StorageError`` when the server is unreachable or refuses the credentials.
@@ -108,7 +113,7 @@ def connect(settings: ClickHouseSettings) -> ClickHouse:
         raise StorageError(f"cannot open ClickHouse at {_redact(settings.url)}: {exc}") from exc
     except OSError as exc:
         raise StorageError(f"cannot reach ClickHouse at {_redact(settings.url)}: {exc}") from exc
-    return ClickHouse(client, settings.database)
+    return ClickHouse(client, settings.database, faults=faults)
 
 
 def _redact(url: str) -> str:

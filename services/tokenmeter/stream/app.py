@@ -24,6 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tokenmeter.events.decode import decode_message
 from tokenmeter.events.errors import Rejection
 from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
+from tokenmeter.faults import NO_FAULTS, Faults
+from tokenmeter.ingest.producer import encode_event
 from tokenmeter.observability import metrics
 from tokenmeter.pricing.catalog import PriceBook
 from tokenmeter.pricing.rating import rate
@@ -32,9 +34,12 @@ from tokenmeter.storage.clickhouse import ClickHouse
 from tokenmeter.storage.queries import tenant_totals
 from tokenmeter.storage.rows import COST_COLUMNS
 from tokenmeter.stream.dlq import dlq_message
+from tokenmeter.stream.expiry import Expiry
 from tokenmeter.stream.messages import accepted_doc, accepted_message, snapshot_message
+from tokenmeter.stream.policy import TimePolicy
 from tokenmeter.stream.sink import Sink, record_lag
-from tokenmeter.stream.state import FoldResult, WindowKey, WindowValue, fold, position
+from tokenmeter.stream.state import FoldResult, SeenEntry, WindowKey, WindowValue, fold, position
+from tokenmeter.stream.windows import window_end, window_start
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +47,24 @@ log = logging.getLogger(__name__)
 def build_app(
     settings: Settings,
     *,
-    db: ClickHouse,
+    db: ClickHouse | None,
     prices: PriceBook,
     clock: Callable[[], float] = time.time,
     web: bool = True,
+    faults: Faults = NO_FAULTS,
 ) -> faust.App:
-    """Wire the meter, its tables and topics, the snapshot timer, the sink and the HTTP pages."""
+    """Wire the meter, its tables and topics, the snapshot timer, the sink and the HTTP pages.
+
+    With ``db=None`` the process runs the meter only (no sink, no /v1/totals).
+    """
     st, kafka = settings.stream, settings.kafka
     window_ms = st.window_seconds * 1000
     app = faust.App(
         st.meter_app_id,
         broker=";".join(f"kafka://{h}" for h in kafka.bootstrap_servers.split(",")),
-        store="memory://",
+        store=st.store,
+        broker_session_timeout=st.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, st.session_timeout_seconds / 3),
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
         consumer_auto_offset_reset="earliest",
@@ -86,14 +97,29 @@ def build_app(
 
     dirty: set[bytes] = set()
     sweep = {"pending": True}  # after start-up and every recovery, re-publish every window
+    policy = TimePolicy.from_settings(st)
+    expiry = Expiry(lateness_ms=st.lateness_horizon_seconds * 1000, dedupe_ms=st.dedupe_horizon_seconds * 1000,
+                    grace_ms=st.expiry_grace_seconds * 1000, interval_ms=st.expiry_interval_seconds * 1000)
 
     @windows.on_recover
     async def _on_recover() -> None:
         sweep["pending"] = True
+        _rebuild_expiry_index()
+
+    def _rebuild_expiry_index() -> None:
+        expiry.reset()
+        for raw_key, raw_value in windows.items():
+            value = WindowValue.decode(raw_value)
+            expiry.windows.note(value.partition, raw_key, WindowKey.decode(raw_key).start_ms + window_ms)
+        for raw_key, raw_value in seen.items():
+            entry = SeenEntry.decode(raw_value)
+            expiry.seen.note(entry.partition, raw_key, entry.basis_ms)
+        metrics.STATE_KEYS.labels("windows").set(len(expiry.windows))
+        metrics.STATE_KEYS.labels("seen").set(len(expiry.seen))
 
     def read_seen(key: bytes) -> int | None:
         value = seen.get(key)
-        return None if value is None else int(value)
+        return None if value is None else SeenEntry.decode(value).position
 
     def read_window(key: WindowKey) -> WindowValue | None:
         value = windows.get(key.encode())
@@ -103,10 +129,15 @@ def build_app(
     async def meter(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
+            # Broker append time (LogAppendTime topic): the same on every redelivery of this record.
+            record_ms = int(msg.timestamp * 1000)
             decoded = decode_message(msg.value, msg.key)
             metrics.EVENTS_RECEIVED.inc(len(decoded))
             valid: list[tuple[int, UsageEvent]] = []
             for index, item in decoded:
+                if isinstance(item, UsageEvent):
+                    item = policy.check(item, record_ms, index=index if len(decoded) > 1 else None,
+                                        raw=encode_event(item)) or item
                 if isinstance(item, Rejection):
                     metrics.EVENTS_INVALID.labels(item.reason).inc()
                     await dlq_topic.send(key=msg.key, value=dlq_message(
@@ -114,29 +145,55 @@ def build_app(
                         now_ms=int(clock() * 1000)))
                 else:
                     valid.append((position(msg.offset, index), item))
-            if not valid:
-                continue
-            metrics.EVENTS_VALID.inc(len(valid))
-            result = fold(valid, seen=read_seen, current=read_window, window_ms=window_ms)
-            await _apply(result, msg.key)
+            if valid:
+                metrics.EVENTS_VALID.inc(len(valid))
+                result = fold(valid, seen=read_seen, current=read_window, window_ms=window_ms,
+                              partition=msg.partition, record_ms=record_ms)
+                await _apply(result, msg.key, msg.partition, record_ms)
+            _expire(msg.partition, record_ms)
 
-    async def _apply(result: FoldResult, key: bytes) -> None:
+    async def _apply(result: FoldResult, key: bytes, partition: int, record_ms: int) -> None:
         # Forward first: the sink tolerates repeats, and a crash after this point
         # redelivers the message, whose events are then found folded and forwarded again.
         if result.accepted:
             docs = [accepted_doc(ev, pos, start_ms) for pos, ev, start_ms in result.accepted]
             await accepted_topic.send(key=key, value=accepted_message(docs))
-        for dkey, pos in result.seen.items():
-            seen[dkey] = str(pos).encode()
+        for dkey, entry in result.seen.items():
+            seen[dkey] = entry.encode()
+            expiry.seen.note(partition, dkey, entry.basis_ms)
         for wkey, value in result.windows.items():
-            windows[wkey.encode()] = value.encode()
+            raw_key = wkey.encode()
+            windows[raw_key] = value.encode()
+            expiry.windows.note(partition, raw_key, wkey.start_ms + window_ms)
         dirty.update(k.encode() for k in result.touched)
         metrics.EVENTS_DUPLICATE.inc(len(result.duplicates))
         metrics.EVENTS_REDELIVERED.inc(result.redelivered)
         metrics.EVENTS_COUNTED.inc(len(result.counted))
+        for ev in result.counted:
+            if record_ms > window_end(window_start(ev.time_ms, window_ms), window_ms):
+                metrics.EVENTS_LATE.inc()
+            if prices.lookup(ev.data.provider, ev.data.model) is None:
+                metrics.EVENTS_UNPRICED.inc()
         for token_class, n in zip(TOKEN_CLASSES, _sum_tokens(result.counted), strict=True):
             if n:
                 metrics.TOKENS_COUNTED.labels(token_class).inc(n)
+
+    def _expire(partition: int, record_ms: int) -> None:
+        due = expiry.advance(partition, record_ms)
+        if due is None:
+            return
+        for dkey in due.seen:
+            seen.pop(dkey, None)
+        for raw_key in due.windows:
+            windows.pop(raw_key, None)
+            dirty.discard(raw_key)
+        if due.seen or due.windows:
+            log.info("partition %d: forgot %d ids and %d windows past their horizon",
+                     partition, len(due.seen), len(due.windows))
+        metrics.STATE_EXPIRED.labels("seen").inc(len(due.seen))
+        metrics.STATE_EXPIRED.labels("windows").inc(len(due.windows))
+        metrics.STATE_KEYS.labels("windows").set(len(expiry.windows))
+        metrics.STATE_KEYS.labels("seen").set(len(expiry.seen))
 
     @app.timer(interval=st.flush_interval_seconds)
     async def publish_snapshots() -> None:
@@ -161,11 +218,12 @@ def build_app(
     async def meter_lag() -> None:
         await record_lag(app.consumer, st.meter_app_id, {st.events_topic})
 
-    sink = Sink(kafka, st, db, clock=clock)
+    if db is not None:
+        sink = Sink(kafka, st, db, clock=clock, faults=faults)
 
-    @app.task
-    async def run_sink() -> None:
-        await sink.run()
+        @app.task
+        async def run_sink() -> None:
+            await sink.run()
 
     if web:
         @app.page("/metrics")
@@ -174,6 +232,9 @@ def build_app(
 
         @app.page("/v1/totals")
         async def totals_page(view: Any, request: Any) -> Any:
+            if db is None:
+                return view.json({"error": "this worker runs without the sink; ask the one that has it"},
+                                 status=404)
             tenant = request.query.get("tenant")
             sql, params = tenant_totals(tenant)
             rows = await db.aquery(sql, params)

@@ -22,6 +22,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from tokenmeter.faults import KILL_AFTER_SINK_INSERT, NO_FAULTS, Faults
 from tokenmeter.observability import metrics
 from tokenmeter.settings import KafkaSettings, StreamSettings
 from tokenmeter.storage.clickhouse import ClickHouse
@@ -68,11 +69,13 @@ class Sink:
         db: ClickHouse,
         *,
         clock: Callable[[], float] = time.time,
+        faults: Faults = NO_FAULTS,
     ) -> None:
         self._kafka = kafka
         self._stream = stream
         self._db = db
         self._clock = clock
+        self._faults = faults
 
     async def run(self) -> None:
         """Consume until cancelled. Rows read but not yet committed when the task is
@@ -103,6 +106,7 @@ class Sink:
             due = time.monotonic() - batch.started >= self._stream.sink_batch_seconds
             if len(batch) and (due or len(batch) >= self._stream.sink_batch_rows):
                 await self._flush(batch)
+                self._faults.kill_self_if(KILL_AFTER_SINK_INSERT)
                 await self._commit(consumer)
                 batch = Batch(started=time.monotonic())
             elif due:

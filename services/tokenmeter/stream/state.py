@@ -16,6 +16,9 @@ Two tables, both changelogged by Faust:
   and is skipped; the check and the update are one table write, so they can
   never disagree.
 
+Both values also carry their source partition and an expiry basis, so state
+can be expired per partition (stream.expiry) after a restart too.
+
 Crash at any point leaves one of: neither write, only ``seen`` (the redelivery
 finds its own position there and folds), only the window (the redelivery finds
 watermark >= position and skips), or both. Every case counts the event once.
@@ -38,6 +41,25 @@ _N = len(TOKEN_CLASSES)
 
 def position(offset: int, index: int) -> int:
     return offset * POSITION_STRIDE + index
+
+
+class SeenEntry(NamedTuple):
+    """The first copy of an id: where it was, and from when its dedupe horizon counts."""
+
+    position: int
+    basis_ms: int  # max(event time, record time of the first copy)
+    partition: int
+
+    def encode(self) -> bytes:
+        return b"%d:%d:%d" % self
+
+    @classmethod
+    def decode(cls, raw: bytes) -> SeenEntry:
+        parts = raw.split(b":")
+        if len(parts) == 1:  # written before expiry existed: partition unknown, so never swept
+            return cls(int(parts[0]), 0, -1)
+        pos, basis, partition = parts
+        return cls(int(pos), int(basis), int(partition))
 
 
 class WindowKey(NamedTuple):
@@ -64,10 +86,11 @@ class WindowValue:
     requests: int
     tokens: tuple[int, ...]
     events: int
+    partition: int = -1  # source partition of the tenant; -1: unknown (never expired)
 
     @classmethod
-    def empty(cls) -> WindowValue:
-        return cls(-1, 0, (0,) * _N, 0)
+    def empty(cls, partition: int = -1) -> WindowValue:
+        return cls(-1, 0, (0,) * _N, 0, partition)
 
     def add(self, event: UsageEvent, pos: int) -> WindowValue:
         counts = event.token_counts()
@@ -76,15 +99,20 @@ class WindowValue:
             requests=self.requests + event.data.requests,
             tokens=tuple(a + b for a, b in zip(self.tokens, counts, strict=True)),
             events=self.events + 1,
+            partition=self.partition,
         )
 
     def encode(self) -> bytes:
-        return orjson.dumps([self.watermark, self.requests, self.events, *self.tokens])
+        return orjson.dumps([self.watermark, self.requests, self.events, self.partition, *self.tokens])
 
     @classmethod
     def decode(cls, raw: bytes) -> WindowValue:
-        watermark, requests, events, *tokens = orjson.loads(raw)
-        return cls(watermark, requests, tuple(tokens), events)
+        values = orjson.loads(raw)
+        if len(values) == 3 + _N:  # written before values carried their partition
+            watermark, requests, events, *tokens = values
+            return cls(watermark, requests, tuple(tokens), events)
+        watermark, requests, events, partition, *tokens = values
+        return cls(watermark, requests, tuple(tokens), events, partition)
 
 
 def dedupe_key(tenant: str, event_id: str) -> bytes:
@@ -101,7 +129,7 @@ class FoldResult:
     """What one message changed. The caller writes ``windows`` and ``seen`` once per key."""
 
     windows: dict[WindowKey, WindowValue] = field(default_factory=dict)
-    seen: dict[bytes, int] = field(default_factory=dict)
+    seen: dict[bytes, SeenEntry] = field(default_factory=dict)
     touched: set[WindowKey] = field(default_factory=set)  # to (re-)emit, including skipped redeliveries
     # (position, event, window start ms) to forward to usage_events
     accepted: list[tuple[int, UsageEvent, int]] = field(default_factory=list)
@@ -116,26 +144,28 @@ def fold(
     seen: Callable[[bytes], int | None],
     current: Callable[[WindowKey], WindowValue | None],
     window_ms: int,
+    partition: int = -1,
+    record_ms: int = 0,
 ) -> FoldResult:
-    """Fold positioned events (in position order) into window values.
+    """Fold positioned events (in position order) of one record into window values.
 
     ``seen`` and ``current`` read the stored tables; the result holds only the
     new values, so a caller writes each touched key once per message however
-    many of its events landed there.
+    many of its events landed there. ``partition`` and ``record_ms`` describe
+    the Kafka record, for expiry.
     """
     out = FoldResult()
     for pos, event in events:
         dkey = dedupe_key(event.subject, event.id)
-        first = out.seen.get(dkey)
-        if first is None:
-            first = seen(dkey)
+        entry = out.seen.get(dkey)
+        first = entry.position if entry is not None else seen(dkey)
         if first is not None and first != pos:
             out.duplicates.append(event)
             continue
         if first is None:
-            out.seen[dkey] = pos
+            out.seen[dkey] = SeenEntry(pos, max(event.time_ms, record_ms), partition)
         wkey = window_key(event, window_ms)
-        value = out.windows.get(wkey) or current(wkey) or WindowValue.empty()
+        value = out.windows.get(wkey) or current(wkey) or WindowValue.empty(partition)
         out.touched.add(wkey)
         out.accepted.append((pos, event, wkey.start_ms))
         if value.watermark >= pos:
