@@ -205,6 +205,69 @@ def schema() -> None:
     sys.stdout.buffer.write(render_schema())
 
 
+def _instant(value: str) -> int:
+    """ISO-8601 date or date-time -> epoch ms; without an offset it is UTC."""
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 date or date-time (e.g. 2026-11-01T00:00Z)") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+@cli.command()
+@click.option("--from", "from_", required=True, help="first window start included (ISO-8601; UTC if no offset)")
+@click.option("--to", required=True, help="window starts before this instant (ISO-8601; UTC if no offset)")
+@click.option("--tenant", default=None, help="only this tenant")
+@click.option("--repair", is_flag=True, help="re-emit corrected snapshots of drifted windows to the windows topic")
+@click.option("--metrics-file", type=click.Path(dir_okay=False), default=None,
+              help="also write the drift gauges here (Prometheus text format, for node_exporter's textfile)")
+def reconcile(from_: str, to: str, tenant: str | None, repair: bool, metrics_file: str | None) -> None:
+    """Recompute window totals from usage_events and compare them with usage_windows.
+
+    Prints one line per drifted window and a summary; exits 1 if any window drifted
+    (also with --repair: run it again once the sink has stored the repairs).
+    Opens the database directly, so in embedded mode stop the worker first.
+    """
+    import time
+
+    from prometheus_client import REGISTRY, write_to_textfile
+
+    from tokenmeter import reconcile as rec
+    from tokenmeter.observability import metrics
+    from tokenmeter.pricing.catalog import builtin_price_book
+    from tokenmeter.storage.clickhouse import connect
+
+    from_ms, to_ms = _instant(from_), _instant(to)
+    if to_ms <= from_ms:
+        raise click.BadParameter("--to must be after --from", param_hint="--to")
+    settings = _settings()
+    prices = builtin_price_book()
+    db = connect(settings.clickhouse)
+    try:
+        report = rec.run(db, prices, from_ms, to_ms, tenant)
+    finally:
+        db.close()
+    for drift in report.drifts:
+        click.echo(drift.describe())
+    metrics.RECONCILE_DRIFT_WINDOWS.set(len(report.drifts))
+    metrics.RECONCILE_DRIFT_TOKENS.set(report.token_drift)
+    if metrics_file:
+        write_to_textfile(metrics_file, REGISTRY)
+    repaired = 0
+    if repair and report.drifts:
+        repaired = asyncio.run(rec.emit_repairs(
+            settings.kafka, settings.stream.windows_topic, report.drifts, prices,
+            window_ms=settings.stream.window_seconds * 1000, now_ms=int(time.time() * 1000)))
+    click.echo(f"reconcile: windows={report.windows} drifted={len(report.drifts)} "
+               f"token_drift={report.token_drift} repaired={repaired}")
+    if report.drifts:
+        sys.exit(1)
+
+
 @cli.command("check-config")
 def check_config() -> None:
     """Validate every setting and print the effective configuration (secrets hidden)."""

@@ -24,3 +24,38 @@ def tenant_totals(tenant: str | None = None) -> Query:
         "GROUP BY tenant, provider, model, currency ORDER BY tenant, provider, model, currency"
     )
     return sql, ({"tenant": tenant} if tenant is not None else {})
+
+
+def _window_filter(tenant: str | None) -> str:
+    where = "window_start >= fromUnixTimestamp64Milli({from_ms:Int64}) " \
+            "AND window_start < fromUnixTimestamp64Milli({to_ms:Int64})"
+    return where + (" AND tenant = {tenant:String}" if tenant is not None else "")
+
+
+def _range_params(from_ms: int, to_ms: int, tenant: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"from_ms": from_ms, "to_ms": to_ms}
+    if tenant is not None:
+        params["tenant"] = tenant
+    return params
+
+
+def recomputed_windows(from_ms: int, to_ms: int, tenant: str | None = None) -> Query:
+    """Window totals recomputed from the stored events (one row per distinct (tenant, id))."""
+    sql = (
+        "SELECT tenant, toUnixTimestamp64Milli(window_start) AS start_ms, provider, model, service_tier, "
+        f"count() AS events, sum(requests) AS requests, {_TOKEN_SUMS}, max(position) AS version "
+        f"FROM usage_events FINAL WHERE {_window_filter(tenant)} "
+        "GROUP BY tenant, window_start, provider, model, service_tier"
+    )
+    return sql, _range_params(from_ms, to_ms, tenant)
+
+
+def stored_windows(from_ms: int, to_ms: int, tenant: str | None = None) -> Query:
+    """The latest stored snapshot of every window in range."""
+    tokens = ", ".join(TOKEN_CLASSES)
+    sql = (
+        "SELECT tenant, toUnixTimestamp64Milli(window_start) AS start_ms, provider, model, service_tier, "
+        f"events, requests, {tokens}, version, cost_total "
+        f"FROM usage_windows FINAL WHERE {_window_filter(tenant)}"
+    )
+    return sql, _range_params(from_ms, to_ms, tenant)
