@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 KAFKA := deploy/kafka/kafka.sh
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv kafka-up kafka-down run test test-unit lint schema bench clean
+.PHONY: help venv kafka-up kafka-down run test test-unit lint schema bench chaos chaos-quick clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,12 @@ schema: venv ## Regenerate schemas/usage-event.v1.schema.json from the pydantic 
 
 bench: venv ## End-to-end benchmark: events/s through the worker into ClickHouse, freshness p50/p99 (JSON)
 	@bash deploy/with-kafka.sh $(BIN)/python -m tokenmeter.bench --out deploy/bench/results.json $(BENCH_ARGS)
+
+chaos: venv ## Fault suite: 50k events, kill -9s, broker restart, ClickHouse outage, rebalance; SEED=n repeats a run
+	@SEED=$(SEED) $(BIN)/python -m tokenmeter.chaos $(CHAOS_ARGS)
+
+chaos-quick: venv ## The ~2-minute chaos suite that make test also runs; SEED=n repeats a run
+	@SEED=$(SEED) $(BIN)/python -m tokenmeter.chaos --quick $(CHAOS_ARGS)
 
 clean: kafka-down ## Stop Kafka and delete runtime data (var/)
 	rm -rf var

@@ -96,7 +96,7 @@ def make_event(rng: random.Random, *, event_id: str, tenant: str, when: datetime
                       time=when, data=data)
 
 
-def _invalid(rng: random.Random, event: UsageEvent) -> tuple[bytes | None, bytes, str]:
+def invalid_variant(rng: random.Random, event: UsageEvent) -> tuple[bytes | None, bytes, str]:
     """A broken variant of ``event``: (key, value, expected DLQ reason)."""
     doc = orjson.loads(encode_event(event))
     key = event.subject.encode()
@@ -137,7 +137,7 @@ def plan(spec: LoadSpec, *, now: datetime) -> tuple[list[Planned], Expected]:
             expected.duplicates += 1
         if rng.random() < spec.invalid_ratio:
             bad_id = f"{spec.seed}-bad-{n:08d}"
-            key, value, reason = _invalid(rng, event.model_copy(update={"id": bad_id}))
+            key, value, reason = invalid_variant(rng, event.model_copy(update={"id": bad_id}))
             records.append(Planned(key, value, "invalid", bad_id, tenant, reason))
             expected.invalid[bad_id] = reason
         while delayed and delayed[0][0] <= n:

@@ -81,8 +81,6 @@ def build_app(
     )
     # Bytes in, bytes out: we parse with orjson ourselves (faster than Faust's codecs, and a bad
     # record must reach our code to be dead-lettered rather than fail inside Faust).
-    raw_schema: faust.Schema[bytes, bytes] = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
-                                            value_serializer="raw")
 
     def raw_topic(name: str) -> Any:
         # Topics take the serializers as arguments: a Schema passed to app.topic is not used for decoding.
@@ -92,8 +90,11 @@ def build_app(
     accepted_topic = raw_topic(st.accepted_topic)
     windows_topic = raw_topic(st.windows_topic)
     dlq_topic = raw_topic(st.dlq_topic)
-    seen = app.Table("seen", schema=raw_schema, partitions=kafka.partitions)
-    windows = app.Table("windows", schema=raw_schema, partitions=kafka.partitions)
+    # Tables derive their changelog serializers from key_type/value_type (a schema= is ignored
+    # there): bytes means raw, anything else means JSON, which would hand recovered values back
+    # as lists and strings instead of the bytes written.
+    seen = app.Table("seen", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
+    windows = app.Table("windows", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
 
     dirty: set[bytes] = set()
     sweep = {"pending": True}  # after start-up and every recovery, re-publish every window
@@ -243,7 +244,9 @@ def build_app(
 
         @app.page("/healthz")
         async def health_page(view: Any, request: Any) -> Any:
-            return view.json({"status": "ok"})
+            # The events-topic partitions this worker meters now (a rebalance moves them).
+            owned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == st.events_topic)
+            return view.json({"status": "ok", "partitions": owned})
 
     return app
 
