@@ -21,10 +21,10 @@ from tokenmeter.chaos.driver import ChaosConfig, run_chaos
 from tokenmeter.chaos.plan import ChaosSpec
 from tokenmeter.settings import DEFAULT_VAR
 
-FULL = ChaosConfig(spec=ChaosSpec(events=50_000), rate=400.0, kills=6, flush_kills=1, broker_restarts=1,
-                   outage_seconds=12.0, rebalances=1, held_back_after_seconds=200.0)
+FULL = ChaosConfig(spec=ChaosSpec(events=50_000, span_seconds=125.0), rate=400.0, kills=6, flush_kills=1,
+                   broker_restarts=1, outage_seconds=12.0, rebalances=1, held_back_after_seconds=200.0)
 # About two minutes: what `make test` runs so CI guards the same code paths.
-QUICK = ChaosConfig(spec=ChaosSpec(events=4_000, span_seconds=60.0), rate=70.0, kills=2, flush_kills=1,
+QUICK = ChaosConfig(spec=ChaosSpec(events=4_000, span_seconds=57.0), rate=70.0, kills=2, flush_kills=1,
                     broker_restarts=1, outage_seconds=10.0, rebalances=1, held_back_after_seconds=75.0)
 
 
@@ -41,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     seed = args.seed if args.seed is not None else random.randrange(1, 1_000_000)
     config = QUICK if args.quick else FULL
-    spec = replace(config.spec, seed=seed, **({"events": args.events} if args.events else {}))
-    config = replace(config, spec=spec, **({"rate": args.rate} if args.rate else {}))
+    rate = args.rate or config.rate
+    events = args.events or config.spec.events
+    # Event times advance with the send rate, so "late" keeps its meaning at any size.
+    spec = replace(config.spec, seed=seed, events=events, span_seconds=events / rate)
+    config = replace(config, spec=spec, rate=rate)
     print(f"chaos: seed={seed} (repeat with SEED={seed}) events={spec.events} rate={config.rate}/s "
           f"folder={args.folder}", flush=True)
     outcome = run_chaos(config, args.folder)

@@ -22,10 +22,8 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tokenmeter.events.decode import decode_message
-from tokenmeter.events.errors import Rejection
 from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
 from tokenmeter.faults import NO_FAULTS, Faults
-from tokenmeter.ingest.producer import encode_event
 from tokenmeter.observability import metrics
 from tokenmeter.pricing.catalog import PriceBook
 from tokenmeter.pricing.rating import rate
@@ -33,12 +31,13 @@ from tokenmeter.settings import Settings
 from tokenmeter.storage.clickhouse import ClickHouse
 from tokenmeter.storage.queries import tenant_totals
 from tokenmeter.storage.rows import COST_COLUMNS
+from tokenmeter.stream.core import MeterCore
 from tokenmeter.stream.dlq import dlq_message
 from tokenmeter.stream.expiry import Expiry
 from tokenmeter.stream.messages import accepted_doc, accepted_message, snapshot_message
 from tokenmeter.stream.policy import TimePolicy
 from tokenmeter.stream.sink import Sink, record_lag
-from tokenmeter.stream.state import FoldResult, SeenEntry, WindowKey, WindowValue, fold, position
+from tokenmeter.stream.state import FoldResult, WindowKey, WindowValue
 from tokenmeter.stream.windows import window_end, window_start
 
 log = logging.getLogger(__name__)
@@ -98,33 +97,20 @@ def build_app(
 
     dirty: set[bytes] = set()
     sweep = {"pending": True}  # after start-up and every recovery, re-publish every window
-    policy = TimePolicy.from_settings(st)
-    expiry = Expiry(lateness_ms=st.lateness_horizon_seconds * 1000, dedupe_ms=st.dedupe_horizon_seconds * 1000,
-                    grace_ms=st.expiry_grace_seconds * 1000, interval_ms=st.expiry_interval_seconds * 1000)
+    core = MeterCore(
+        seen, windows, policy=TimePolicy.from_settings(st), window_ms=window_ms,
+        expiry=Expiry(lateness_ms=st.lateness_horizon_seconds * 1000, dedupe_ms=st.dedupe_horizon_seconds * 1000,
+                      grace_ms=st.expiry_grace_seconds * 1000, interval_ms=st.expiry_interval_seconds * 1000))
 
     @windows.on_recover
     async def _on_recover() -> None:
         sweep["pending"] = True
-        _rebuild_expiry_index()
+        core.rebuild_index()
+        _state_gauges()
 
-    def _rebuild_expiry_index() -> None:
-        expiry.reset()
-        for raw_key, raw_value in windows.items():
-            value = WindowValue.decode(raw_value)
-            expiry.windows.note(value.partition, raw_key, WindowKey.decode(raw_key).start_ms + window_ms)
-        for raw_key, raw_value in seen.items():
-            entry = SeenEntry.decode(raw_value)
-            expiry.seen.note(entry.partition, raw_key, entry.basis_ms)
-        metrics.STATE_KEYS.labels("windows").set(len(expiry.windows))
-        metrics.STATE_KEYS.labels("seen").set(len(expiry.seen))
-
-    def read_seen(key: bytes) -> int | None:
-        value = seen.get(key)
-        return None if value is None else SeenEntry.decode(value).position
-
-    def read_window(key: WindowKey) -> WindowValue | None:
-        value = windows.get(key.encode())
-        return None if value is None else WindowValue.decode(value)
+    def _state_gauges() -> None:
+        metrics.STATE_KEYS.labels("windows").set(len(core.expiry.windows))
+        metrics.STATE_KEYS.labels("seen").set(len(core.expiry.seen))
 
     @app.agent(events_topic, concurrency=1)
     async def meter(stream: Any) -> None:
@@ -134,39 +120,31 @@ def build_app(
             record_ms = int(msg.timestamp * 1000)
             decoded = decode_message(msg.value, msg.key)
             metrics.EVENTS_RECEIVED.inc(len(decoded))
-            valid: list[tuple[int, UsageEvent]] = []
-            for index, item in decoded:
-                if isinstance(item, UsageEvent):
-                    item = policy.check(item, record_ms, index=index if len(decoded) > 1 else None,
-                                        raw=encode_event(item)) or item
-                if isinstance(item, Rejection):
-                    metrics.EVENTS_INVALID.labels(item.reason).inc()
-                    await dlq_topic.send(key=msg.key, value=dlq_message(
-                        item, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                        now_ms=int(clock() * 1000)))
-                else:
-                    valid.append((position(msg.offset, index), item))
-            if valid:
-                metrics.EVENTS_VALID.inc(len(valid))
-                result = fold(valid, seen=read_seen, current=read_window, window_ms=window_ms,
-                              partition=msg.partition, record_ms=record_ms)
-                await _apply(result, msg.key, msg.partition, record_ms)
-            _expire(msg.partition, record_ms)
+            judged = core.judge(decoded, offset=msg.offset, record_ms=record_ms)
+            for rejection in judged.refused:
+                metrics.EVENTS_INVALID.labels(rejection.reason).inc()
+                await dlq_topic.send(key=msg.key, value=dlq_message(
+                    rejection, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                    now_ms=int(clock() * 1000)))
+            if judged.valid:
+                metrics.EVENTS_VALID.inc(len(judged.valid))
+                result = core.fold(judged.valid, partition=msg.partition, record_ms=record_ms)
+                # Forward first: the sink tolerates repeats, and a crash after this point
+                # redelivers the message, whose events are then found folded and forwarded again.
+                if result.accepted:
+                    docs = [accepted_doc(ev, pos, start_ms) for pos, ev, start_ms in result.accepted]
+                    await accepted_topic.send(key=msg.key, value=accepted_message(docs))
+                core.write(result, msg.partition)
+                dirty.update(k.encode() for k in result.touched)
+                _count(result, record_ms)
+            swept = core.expire(msg.partition, record_ms)
+            if swept is not None:
+                dirty.difference_update(swept.windows)
+                metrics.STATE_EXPIRED.labels("seen").inc(len(swept.seen))
+                metrics.STATE_EXPIRED.labels("windows").inc(len(swept.windows))
+                _state_gauges()
 
-    async def _apply(result: FoldResult, key: bytes, partition: int, record_ms: int) -> None:
-        # Forward first: the sink tolerates repeats, and a crash after this point
-        # redelivers the message, whose events are then found folded and forwarded again.
-        if result.accepted:
-            docs = [accepted_doc(ev, pos, start_ms) for pos, ev, start_ms in result.accepted]
-            await accepted_topic.send(key=key, value=accepted_message(docs))
-        for dkey, entry in result.seen.items():
-            seen[dkey] = entry.encode()
-            expiry.seen.note(partition, dkey, entry.basis_ms)
-        for wkey, value in result.windows.items():
-            raw_key = wkey.encode()
-            windows[raw_key] = value.encode()
-            expiry.windows.note(partition, raw_key, wkey.start_ms + window_ms)
-        dirty.update(k.encode() for k in result.touched)
+    def _count(result: FoldResult, record_ms: int) -> None:
         metrics.EVENTS_DUPLICATE.inc(len(result.duplicates))
         metrics.EVENTS_REDELIVERED.inc(result.redelivered)
         metrics.EVENTS_COUNTED.inc(len(result.counted))
@@ -178,23 +156,6 @@ def build_app(
         for token_class, n in zip(TOKEN_CLASSES, _sum_tokens(result.counted), strict=True):
             if n:
                 metrics.TOKENS_COUNTED.labels(token_class).inc(n)
-
-    def _expire(partition: int, record_ms: int) -> None:
-        due = expiry.advance(partition, record_ms)
-        if due is None:
-            return
-        for dkey in due.seen:
-            seen.pop(dkey, None)
-        for raw_key in due.windows:
-            windows.pop(raw_key, None)
-            dirty.discard(raw_key)
-        if due.seen or due.windows:
-            log.info("partition %d: forgot %d ids and %d windows past their horizon",
-                     partition, len(due.seen), len(due.windows))
-        metrics.STATE_EXPIRED.labels("seen").inc(len(due.seen))
-        metrics.STATE_EXPIRED.labels("windows").inc(len(due.windows))
-        metrics.STATE_KEYS.labels("windows").set(len(expiry.windows))
-        metrics.STATE_KEYS.labels("seen").set(len(expiry.seen))
 
     @app.timer(interval=st.flush_interval_seconds)
     async def publish_snapshots() -> None:

@@ -22,6 +22,15 @@ can be expired per partition (stream.expiry) after a restart too.
 Crash at any point leaves one of: neither write, only ``seen`` (the redelivery
 finds its own position there and folds), only the window (the redelivery finds
 watermark >= position and skips), or both. Every case counts the event once.
+
+Durability. A table write reaches the local store at once and the changelog a
+little later. With a persistent local store (RocksDB), a SIGKILL in between
+leaves the local store *ahead* of the changelog; if the same worker gets the
+partition back, the redelivered record is rightly judged already folded, but
+the changelog still lacks its effect, and the next worker to recover from the
+changelog would lose it (the chaos suite found exactly this). So a redelivered
+record writes its keys again with their current values: replaying the
+uncommitted tail always makes the changelog catch up with the local store.
 """
 
 from __future__ import annotations
@@ -162,14 +171,15 @@ def fold(
         if first is not None and first != pos:
             out.duplicates.append(event)
             continue
-        if first is None:
-            out.seen[dkey] = SeenEntry(pos, max(event.time_ms, record_ms), partition)
+        # Written again on a redelivery too (same bytes): see "Durability" above.
+        out.seen[dkey] = SeenEntry(pos, max(event.time_ms, record_ms), partition)
         wkey = window_key(event, window_ms)
         value = out.windows.get(wkey) or current(wkey) or WindowValue.empty(partition)
         out.touched.add(wkey)
         out.accepted.append((pos, event, wkey.start_ms))
         if value.watermark >= pos:
             out.redelivered += 1
+            out.windows[wkey] = value  # unchanged, rewritten: see "Durability" above
             continue
         out.windows[wkey] = value.add(event, pos)
         out.counted.append(event)
