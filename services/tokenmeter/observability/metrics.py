@@ -61,3 +61,10 @@ RECONCILE_DRIFT_WINDOWS = Gauge(
 RECONCILE_DRIFT_TOKENS = Gauge(
     "tokenmeter_reconcile_drift_tokens",
     "Sum of absolute token differences between usage_windows and usage_events (last reconciliation).")
+INPUT_GAPS = Counter(
+    "tokenmeter_input_gaps_total",
+    "Times the consumer handed the meter a record after a hole in its partition (the hole is then read directly).")
+INPUT_GAP_RECORDS = Counter(
+    "tokenmeter_input_gap_records_total", "Records the meter read itself to fill holes left by the consumer.")
+INPUT_GAP_LOST = Counter(
+    "tokenmeter_input_gap_lost_total", "Records of a hole already deleted by retention before they were metered.")

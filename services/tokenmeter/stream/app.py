@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tokenmeter.events.decode import decode_message
@@ -31,7 +32,7 @@ from tokenmeter.settings import Settings
 from tokenmeter.storage.clickhouse import ClickHouse
 from tokenmeter.storage.queries import tenant_totals
 from tokenmeter.storage.rows import COST_COLUMNS
-from tokenmeter.stream.core import MeterCore
+from tokenmeter.stream.core import MeterCore, is_window_key
 from tokenmeter.stream.dlq import dlq_message
 from tokenmeter.stream.expiry import Expiry
 from tokenmeter.stream.messages import accepted_doc, accepted_message, snapshot_message
@@ -116,33 +117,74 @@ def build_app(
     async def meter(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
-            # Broker append time (LogAppendTime topic): the same on every redelivery of this record.
-            record_ms = int(msg.timestamp * 1000)
-            decoded = decode_message(msg.value, msg.key)
-            metrics.EVENTS_RECEIVED.inc(len(decoded))
-            judged = core.judge(decoded, offset=msg.offset, record_ms=record_ms)
-            for rejection in judged.refused:
-                metrics.EVENTS_INVALID.labels(rejection.reason).inc()
-                await dlq_topic.send(key=msg.key, value=dlq_message(
-                    rejection, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                    now_ms=int(clock() * 1000)))
-            if judged.valid:
-                metrics.EVENTS_VALID.inc(len(judged.valid))
-                result = core.fold(judged.valid, partition=msg.partition, record_ms=record_ms)
-                # Forward first: the sink tolerates repeats, and a crash after this point
-                # redelivers the message, whose events are then found folded and forwarded again.
-                if result.accepted:
-                    docs = [accepted_doc(ev, pos, start_ms) for pos, ev, start_ms in result.accepted]
-                    await accepted_topic.send(key=msg.key, value=accepted_message(docs))
-                core.write(result, msg.partition)
-                dirty.update(k.encode() for k in result.touched)
-                _count(result, record_ms)
-            swept = core.expire(msg.partition, record_ms)
-            if swept is not None:
-                dirty.difference_update(swept.windows)
-                metrics.STATE_EXPIRED.labels("seen").inc(len(swept.seen))
-                metrics.STATE_EXPIRED.labels("windows").inc(len(swept.windows))
-                _state_gauges()
+            last = core.last_offset(msg.partition)
+            if last is not None and msg.offset > last + 1:
+                await _fill_gap(msg.topic, msg.partition, last + 1, msg.offset)
+            await _process(msg.topic, msg.partition, msg.offset, msg.timestamp, msg.key, msg.value)
+
+    async def _process(topic: str, partition: int, offset: int, timestamp_s: float, key: bytes | None,
+                       value: bytes | None) -> None:
+        # Broker append time (LogAppendTime topic): the same on every redelivery of this record.
+        record_ms = int(timestamp_s * 1000)
+        decoded = decode_message(value, key)
+        metrics.EVENTS_RECEIVED.inc(len(decoded))
+        judged = core.judge(decoded, offset=offset, record_ms=record_ms)
+        for rejection in judged.refused:
+            metrics.EVENTS_INVALID.labels(rejection.reason).inc()
+            await dlq_topic.send(key=key, value=dlq_message(
+                rejection, topic=topic, partition=partition, offset=offset, now_ms=int(clock() * 1000)))
+        if judged.valid:
+            metrics.EVENTS_VALID.inc(len(judged.valid))
+            result = core.fold(judged.valid, partition=partition, record_ms=record_ms)
+            # Forward first: the sink tolerates repeats, and a crash after this point
+            # redelivers the message, whose events are then found folded and forwarded again.
+            if result.accepted:
+                docs = [accepted_doc(ev, pos, start_ms) for pos, ev, start_ms in result.accepted]
+                await accepted_topic.send(key=key, value=accepted_message(docs))
+            core.write(result, partition)
+            dirty.update(k.encode() for k in result.touched)
+            _count(result, record_ms)
+        swept = core.expire(partition, record_ms)
+        if swept is not None:
+            dirty.difference_update(swept.windows)
+            metrics.STATE_EXPIRED.labels("seen").inc(len(swept.seen))
+            metrics.STATE_EXPIRED.labels("windows").inc(len(swept.windows))
+            _state_gauges()
+        core.done(partition, offset)
+
+    async def _fill_gap(topic: str, partition: int, start: int, end: int) -> None:
+        """The consumer skipped [start, end): read those records directly and process them, in order."""
+        log.warning("partition %d: consumer skipped offsets %d..%d; processing them from a side reader",
+                    partition, start, end - 1)
+        metrics.INPUT_GAPS.inc()
+        tp = TopicPartition(topic, partition)
+        reader = AIOKafkaConsumer(enable_auto_commit=False, **kafka.client_options())
+        await reader.start()
+        try:
+            reader.assign([tp])
+            first = (await reader.beginning_offsets([tp]))[tp]
+            if first > start:  # removed by retention before we read them: say so, loudly
+                log.error("partition %d: offsets %d..%d were deleted before they were metered",
+                          partition, start, first - 1)
+                metrics.INPUT_GAP_LOST.inc(first - start)
+            reader.seek(tp, max(start, first))
+            position, idle = max(start, first), 0
+            while position < end and idle < 30:
+                records = (await reader.getmany(tp, timeout_ms=1000)).get(tp, [])
+                idle = 0 if records else idle + 1
+                for rec in records:
+                    if rec.offset >= end:
+                        break
+                    await _process(topic, partition, rec.offset, rec.timestamp / 1000, rec.key, rec.value)
+                    metrics.INPUT_GAP_RECORDS.inc()
+                    position = rec.offset + 1
+                if records and records[-1].offset >= end:
+                    break
+            if position < end and idle >= 30:
+                raise RuntimeError(f"partition {partition}: cannot read offsets {position}..{end - 1} to fill a "
+                                   "hole; stopping rather than metering past them")
+        finally:
+            await reader.stop()
 
     def _count(result: FoldResult, record_ms: int) -> None:
         metrics.EVENTS_DUPLICATE.inc(len(result.duplicates))
@@ -161,7 +203,7 @@ def build_app(
     async def publish_snapshots() -> None:
         if sweep["pending"]:
             sweep["pending"] = False
-            dirty.update(windows.keys())
+            dirty.update(k for k in windows if is_window_key(k))
         if not dirty:
             return
         keys = list(dirty)

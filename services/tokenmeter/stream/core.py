@@ -9,7 +9,16 @@ plain dicts and simulate crashes between its steps. Each record goes through:
 4. :meth:`MeterCore.write` — one table write per touched key;
 5. :meth:`MeterCore.expire` — forget state past its horizon, on this record's partition.
 
+6. :meth:`MeterCore.done` — record the offset as processed (in the windows table, so it
+   travels in the same changelog partition as the window values it vouches for).
+
 A crash may stop anywhere in between; the next owner replays the record from 1.
+
+Gaps. The recorded offset lets the agent notice when the consumer hands it a
+record *after* a hole (offset > last processed + 1): a Faust consumer can skip
+records around rebalances (faust-streaming issues #216, #221; the chaos suite
+saw it after a broker restart), and its offset commit then moves past them.
+The agent reads the hole itself and processes it first (stream.app).
 """
 
 from __future__ import annotations
@@ -25,6 +34,11 @@ from tokenmeter.stream.policy import TimePolicy
 from tokenmeter.stream.state import FoldResult, SeenEntry, WindowKey, WindowValue, fold, position
 
 Table = MutableMapping[bytes, bytes]
+PROGRESS_PREFIX = b"\x00progress:"  # windows-table keys that are not windows (JSON keys start with "[")
+
+
+def is_window_key(raw_key: bytes) -> bool:
+    return not raw_key.startswith(PROGRESS_PREFIX)
 
 
 @dataclass(slots=True)
@@ -80,10 +94,20 @@ class MeterCore:
             self.windows.pop(raw_key, None)
         return due
 
+    def last_offset(self, partition: int) -> int | None:
+        """The last offset of ``partition`` whose record was fully processed, if any."""
+        raw = self.windows.get(PROGRESS_PREFIX + b"%d" % partition)
+        return None if raw is None else int(raw)
+
+    def done(self, partition: int, offset: int) -> None:
+        self.windows[PROGRESS_PREFIX + b"%d" % partition] = b"%d" % offset
+
     def rebuild_index(self) -> None:
         """After a recovery: index every stored key by its partition and expiry basis."""
         self.expiry.reset()
         for raw_key, raw_value in self.windows.items():
+            if not is_window_key(raw_key):
+                continue
             value = WindowValue.decode(raw_value)
             self.expiry.windows.note(value.partition, raw_key, WindowKey.decode(raw_key).start_ms + self.window_ms)
         for raw_key, raw_value in self.seen.items():

@@ -1,0 +1,103 @@
+"""The meter's per-record steps over plain dicts: policy, fold, writes, expiry, index rebuild."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tokenmeter.events.models import UsageData, UsageEvent
+from tokenmeter.stream.core import MeterCore, is_window_key
+from tokenmeter.stream.expiry import Expiry
+from tokenmeter.stream.policy import TimePolicy
+from tokenmeter.stream.state import WindowValue
+
+T0 = datetime(2026, 11, 5, 10, 0, tzinfo=UTC)
+MS = int(T0.timestamp() * 1000)
+HOUR, DAY = 3_600_000, 86_400_000
+W = 60_000
+
+
+def ev(i: str, at: datetime, tokens: int = 10) -> UsageEvent:
+    return UsageEvent(specversion="1.0", id=i, source="gw", type="llm.usage", subject="acme", time=at,
+                      data=UsageData(model="gpt-4o", provider="openai", input_tokens=tokens))
+
+
+def make() -> MeterCore:
+    return MeterCore({}, {}, policy=TimePolicy(lateness_ms=7 * DAY, future_skew_ms=300_000), window_ms=W,
+                     expiry=Expiry(lateness_ms=7 * DAY, dedupe_ms=7 * DAY, grace_ms=HOUR, interval_ms=60_000))
+
+
+def process(core: MeterCore, offset: int, record_ms: int, *events: UsageEvent) -> tuple[list[str], int]:
+    """One record through every step; returns (refusal reasons, events counted)."""
+    judged = core.judge(list(enumerate(events)), offset=offset, record_ms=record_ms)
+    counted = 0
+    if judged.valid:
+        result = core.fold(judged.valid, partition=2, record_ms=record_ms)
+        core.write(result, 2)
+        counted = len(result.counted)
+    core.expire(2, record_ms)
+    return [r.reason for r in judged.refused], counted
+
+
+def total(core: MeterCore) -> int:
+    return sum(WindowValue.decode(v).tokens[0] for v in core.windows.values())
+
+
+def test_a_batch_with_a_too_late_and_a_future_event_counts_the_rest() -> None:
+    core = make()
+    refused, counted = process(core, 0, MS, ev("a", T0), ev("old", T0 - timedelta(days=8)),
+                               ev("ahead", T0 + timedelta(hours=1)), ev("b", T0 - timedelta(days=6)))
+    assert refused == ["too_late", "future_timestamp"]
+    assert counted == 2 and total(core) == 20
+
+
+def test_late_event_lands_in_its_own_window_with_a_higher_version() -> None:
+    core = make()
+    process(core, 0, MS, ev("a", T0))
+    process(core, 1, MS + 2 * HOUR, ev("late", T0 + timedelta(seconds=5)))
+    [value] = [WindowValue.decode(v) for v in core.windows.values()]
+    assert (value.events, value.watermark) == (2, 1 << 20)
+
+
+def test_state_is_forgotten_past_the_horizon_and_a_resend_is_then_too_late_not_counted() -> None:
+    core = make()
+    process(core, 0, MS, ev("a", T0))
+    assert len(core.seen) == 1 and len(core.windows) == 1
+    week_later = MS + 7 * DAY + HOUR + W + 1
+    refused, counted = process(core, 1, week_later, ev("a", T0))  # the same event, resent a week later
+    assert (refused, counted) == (["too_late"], 0)
+    assert core.seen == {} and core.windows == {}  # swept on this record's partition
+    assert total(core) == 0  # its window was already stored downstream; nothing counted twice
+
+
+def test_nothing_within_the_horizon_is_forgotten() -> None:
+    core = make()
+    process(core, 0, MS, ev("a", T0))
+    refused, counted = process(core, 1, MS + 7 * DAY, ev("a", T0))  # a duplicate at the very edge
+    assert (refused, counted) == ([], 0)
+    assert len(core.seen) == 1 and total(core) == 10
+
+
+def test_index_is_rebuilt_from_recovered_tables() -> None:
+    core = make()
+    process(core, 0, MS, ev("a", T0), ev("b", T0 + timedelta(minutes=3)))
+    recovered = make()
+    recovered.seen.update(core.seen)
+    recovered.windows.update(core.windows)
+    recovered.rebuild_index()
+    assert (len(recovered.expiry.seen), len(recovered.expiry.windows)) == (2, 2)
+    swept = recovered.expire(2, MS + 8 * DAY)
+    assert swept is not None and len(swept.seen) == 2 and len(swept.windows) == 2
+    assert recovered.seen == {} and recovered.windows == {}
+
+
+def test_progress_is_kept_per_partition_beside_the_windows_and_is_not_a_window() -> None:
+    core = make()
+    assert core.last_offset(2) is None
+    process(core, 0, MS, ev("a", T0))
+    core.done(2, 41)
+    core.done(5, 7)
+    assert (core.last_offset(2), core.last_offset(5)) == (41, 7)
+    window_keys = [k for k in core.windows if is_window_key(k)]
+    assert len(window_keys) == 1 and len(core.windows) == 3
+    core.rebuild_index()  # progress keys are never indexed, so never expired
+    assert len(core.expiry.windows) == 1

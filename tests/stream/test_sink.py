@@ -1,0 +1,88 @@
+"""The sink under a ClickHouse outage: it keeps the batch, commits nothing, and catches up."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from tokenmeter.events.models import UsageData, UsageEvent
+from tokenmeter.faults import CLICKHOUSE_DOWN, Faults
+from tokenmeter.observability import metrics
+from tokenmeter.settings import KafkaSettings, StreamSettings
+from tokenmeter.storage.clickhouse import ClickHouse
+from tokenmeter.stream.messages import accepted_doc, accepted_message
+from tokenmeter.stream.sink import Sink
+from tokenmeter.stream.topics import ensure_topics
+
+T0 = datetime(2026, 11, 5, 10, 0, tzinfo=UTC)
+
+
+def doc(i: int) -> dict[str, object]:
+    event = UsageEvent(specversion="1.0", id=f"e{i}", source="gw", type="llm.usage", subject="acme", time=T0,
+                       data=UsageData(model="gpt-4o", provider="openai", input_tokens=i))
+    return accepted_doc(event, i, int(T0.timestamp() * 1000))
+
+
+async def committed(kafka: KafkaSettings, st: StreamSettings, partition: int) -> int | None:
+    consumer = AIOKafkaConsumer(group_id=st.sink_group, enable_auto_commit=False, **kafka.client_options())
+    await consumer.start()
+    try:
+        return await consumer.committed(TopicPartition(st.accepted_topic, partition))
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.kafka
+@pytest.mark.clickhouse
+async def test_outage_holds_offsets_and_loses_nothing(clickhouse: ClickHouse, kafka_settings: KafkaSettings,
+                                                      stream_settings: StreamSettings, tmp_path: Path) -> None:
+    await ensure_topics(kafka_settings, stream_settings)
+    producer = AIOKafkaProducer(acks="all", **kafka_settings.client_options())
+    await producer.start()
+    try:
+        for batch in ([doc(1), doc(2)], [doc(3)]):
+            await producer.send_and_wait(stream_settings.accepted_topic, accepted_message(batch), key=b"acme",
+                                         partition=0)
+    finally:
+        await producer.stop()
+
+    faults_dir = tmp_path / "faults"
+    faults_dir.mkdir()
+    (faults_dir / CLICKHOUSE_DOWN).touch()
+    down = ClickHouse(clickhouse._client, clickhouse.database, faults=Faults(faults_dir))  # same engine, gated
+    failures = metrics.SINK_FAILURES._value.get()
+    sink = asyncio.create_task(Sink(kafka_settings, stream_settings, down).run())
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if metrics.SINK_FAILURES._value.get() >= failures + 2:
+                break
+        assert metrics.SINK_FAILURES._value.get() >= failures + 2  # it kept retrying the same batch
+        assert clickhouse.query("SELECT count() FROM usage_events") == [(0,)]
+        assert await committed(kafka_settings, stream_settings, 0) is None  # backpressure: nothing committed
+
+        (faults_dir / CLICKHOUSE_DOWN).unlink()
+        for _ in range(150):
+            await asyncio.sleep(0.2)
+            if await committed(kafka_settings, stream_settings, 0) == 2:
+                break
+    finally:
+        sink.cancel()
+        await asyncio.gather(sink, return_exceptions=True)
+    assert clickhouse.query("SELECT event_id, input_tokens FROM usage_events FINAL ORDER BY event_id") == [
+        ("e1", 1), ("e2", 2), ("e3", 3)]
+    assert await committed(kafka_settings, stream_settings, 0) == 2
+
+
+def test_fault_switches_are_files_and_kill_switches_fire_once(tmp_path: Path) -> None:
+    faults = Faults(tmp_path)
+    assert not faults.active(CLICKHOUSE_DOWN)
+    (tmp_path / CLICKHOUSE_DOWN).touch()
+    assert faults.active(CLICKHOUSE_DOWN)
+    (tmp_path / "one-shot").touch()
+    assert faults.take("one-shot") and not faults.take("one-shot")
+    assert not Faults(None).active(CLICKHOUSE_DOWN) and not Faults(None).take("one-shot")
