@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
@@ -61,12 +61,12 @@ class WorkerProcess:
         self.log_path = log_path
         self.args = args or ("worker",)
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     def start(self) -> None:
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "tokenmeter", "--log-level", "warning", *self.args],
-                                     env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        # The child keeps its own descriptor; ours is closed at once, so restarts leak nothing.
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "tokenmeter", "--log-level", "warning", *self.args],
+                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     @property
     def pid(self) -> int:
@@ -125,8 +125,6 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self._log:
-            self._log.close()
         return self.proc.returncode
 
     def kill(self) -> None:
