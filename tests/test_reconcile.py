@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +125,40 @@ async def test_corrupted_row_is_found_and_repaired_through_the_sink(
     [(version, tokens)] = clickhouse.query(
         "SELECT version, input_tokens FROM usage_windows FINAL WHERE model = 'gpt-4o'")
     assert (version, tokens) == (10**15 + 1, 30)
+
+
+@pytest.mark.clickhouse
+def test_cli_exits_1_on_a_corrupted_row_and_0_when_clean(tmp_path: Path) -> None:
+    # A separate process and engine path, as an operator runs it.
+    env = {**os.environ, "CLICKHOUSE_URL": f"chdb://{tmp_path / 'ch'}", "CLICKHOUSE_DATABASE": "rec"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tokenmeter", "--log-level", "warning", *args], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    cost = rate((100, 0, 0, 0, 0, 0, 0, 0), 1, PRICES.lookup("openai", "gpt-4o")).total
+    window = "'2026-11-05 10:00:00', '2026-11-05 10:01:00', 'openai', 'gpt-4o', 'standard'"
+    statements = [
+        "INSERT INTO usage_events (tenant, event_id, time, window_start, provider, model, service_tier, requests, "
+        "input_tokens, position) VALUES ('acme', 'e1', '2026-11-05 10:00:05', '2026-11-05 10:00:00', 'openai', "
+        "'gpt-4o', 'standard', 1, 100, 7)",
+        "INSERT INTO usage_windows (tenant, window_start, window_end, provider, model, service_tier, requests, "
+        f"events, input_tokens, input_cost, cost_total, currency, version) VALUES ('acme', {window}, 1, 1, 100, "
+        f"{cost}, {cost}, 'USD', 7)",
+    ]
+    assert cli("migrate").returncode == 0
+    for sql in statements:
+        assert cli("sql", sql).returncode == 0
+    clean = cli("reconcile", "--from", "2026-11-05", "--to", "2026-11-06")
+    assert (clean.returncode, clean.stdout) == (0, "reconcile: windows=1 drifted=0 token_drift=0 repaired=0\n")
+
+    corrupt = ("INSERT INTO usage_windows (tenant, window_start, window_end, provider, model, service_tier, requests, "
+               f"events, input_tokens, input_cost, cost_total, currency, version) VALUES ('acme', {window}, 1, 1, "
+               f"150, {cost}, {cost}, 'USD', 8)")
+    assert cli("sql", corrupt).returncode == 0
+    drift = cli("reconcile", "--from", "2026-11-05T00:00:00+00:00", "--to", "2026-11-06T00:00:00Z")
+    assert drift.returncode == 1
+    lines = drift.stdout.splitlines()
+    assert lines[-1] == "reconcile: windows=1 drifted=1 token_drift=50 repaired=0"
+    assert "tenant=acme" in lines[0] and "input_tokens stored=150 expected=100" in lines[0]
+    assert "cost_total" not in lines[0]  # the corrupt row kept the right money: only the tokens drifted
