@@ -1,0 +1,163 @@
+"""Billing plans and what each one charges for a period's usage. Pure.
+
+Input is a period's usage per model: tokens and their exact list-price cost
+(from the rated windows). Output is invoice lines (pricing.invoice), each
+rounded once. Semantics, one per plan type (worked examples in
+tests/pricing/test_plans.py):
+
+- ``pay_as_you_go``: one line per model at list price; a discount is one
+  negative line of ``discount_percent`` of the exact list subtotal.
+- ``subscription``: a fee line; ``included_tokens`` are free and only tokens
+  beyond them are billed at ``overage_per_million``; or ``included_credit``
+  is money that absorbs list-price usage, and usage beyond it is billed at list.
+- ``tiered``: all tokens of the period against tiers priced per 1M tokens,
+  ``graduated`` (each token at its tier) or ``volume`` (all at the tier of the
+  total); one line per tier reached.
+- ``package``: tokens sold in blocks of ``block_tokens``, rounded up.
+- ``minimum_commitment`` (any plan): if the lines add up to less, a true-up
+  line brings the invoice to the minimum.
+
+Proration: a plan in force for only part of a period is evaluated with
+``fraction`` = days in force / days in the period. Fixed fees, included
+tokens and credits, and the minimum are multiplied by it (included tokens
+rounded down to whole tokens); usage charges are not (the usage passed in is
+already only the usage of those days).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tokenmeter.pricing.invoice import Line, line
+from tokenmeter.pricing.tiers import Tier, graduated, package, volume
+
+MILLION = 1_000_000
+ZERO = Decimal(0)
+Money = Annotated[Decimal, Field(ge=0, decimal_places=6)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PayAsYouGo(_Strict):
+    type: Literal["pay_as_you_go"] = "pay_as_you_go"
+    discount_percent: Annotated[Decimal, Field(ge=0, le=100, decimal_places=4)] = ZERO
+
+
+class Subscription(_Strict):
+    type: Literal["subscription"] = "subscription"
+    monthly_fee: Money
+    included_tokens: int = Field(default=0, ge=0)
+    overage_per_million: Money | None = Field(default=None, description="required with included_tokens")
+    included_credit: Money = ZERO
+
+    @model_validator(mode="after")
+    def _one_allowance(self) -> Subscription:
+        if self.included_tokens and self.included_credit:
+            raise ValueError("choose included_tokens or included_credit, not both")
+        if self.included_tokens and self.overage_per_million is None:
+            raise ValueError("included_tokens needs overage_per_million (the price of tokens beyond them)")
+        return self
+
+
+class TierSpec(_Strict):
+    up_to_tokens: int | None = Field(ge=1, description="inclusive bound of the period's tokens; null: no bound")
+    price_per_million: Money
+    flat_fee: Money = ZERO
+
+
+class Tiered(_Strict):
+    type: Literal["tiered"] = "tiered"
+    mode: Literal["graduated", "volume"]
+    tiers: list[TierSpec] = Field(min_length=1)
+
+
+class Package(_Strict):
+    type: Literal["package"] = "package"
+    block_tokens: int = Field(ge=1)
+    block_price: Money
+
+
+Pricing = Annotated[PayAsYouGo | Subscription | Tiered | Package, Field(discriminator="type")]
+
+
+class Plan(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    name: str
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    pricing: Pricing
+    minimum_commitment: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    tokens: int
+    list_cost: Decimal  # exact, from the rated windows
+
+
+def plan_lines(plan: Plan, usage: Mapping[str, ModelUsage], *, fraction: Decimal = Decimal(1)) -> list[Line]:
+    """Invoice lines for ``usage`` (model label -> usage) under ``plan`` in force for ``fraction`` of the period."""
+    cur = plan.currency
+    p = plan.pricing
+    tokens = sum(u.tokens for u in usage.values())
+    list_total = sum((u.list_cost for u in usage.values()), ZERO)
+    lines: list[Line]
+    if isinstance(p, PayAsYouGo):
+        lines = [line(f"{model} usage at list price", Decimal(u.tokens) / MILLION, "1M tokens",
+                      _per_million(u), cur, exact_amount=u.list_cost) for model, u in sorted(usage.items())]
+        if p.discount_percent:
+            lines.append(line(f"discount {_plain(p.discount_percent)} %", 1, "discount",
+                              -list_total * p.discount_percent / 100, cur))
+    elif isinstance(p, Subscription):
+        lines = [line("subscription fee", fraction, "month", p.monthly_fee, cur)]
+        lines += _subscription_usage(p, tokens, list_total, fraction, cur)
+    elif isinstance(p, Tiered):
+        tiers = [Tier(t.up_to_tokens, t.price_per_million, t.flat_fee) for t in p.tiers]
+        charges = graduated(tokens, tiers, MILLION) if p.mode == "graduated" else \
+            [c for c in [volume(tokens, tiers, MILLION)] if c is not None]
+        lines = [line(f"tier {c.tier + 1} ({p.mode})", Decimal(c.units) / MILLION, "1M tokens", c.unit_price, cur,
+                      exact_amount=c.amount) for c in charges]
+    else:
+        blocks, amount = package(tokens, p.block_tokens, p.block_price)
+        lines = [line(f"{p.block_tokens:,} token blocks", blocks, "block", p.block_price, cur, exact_amount=amount)]
+    if plan.minimum_commitment is not None:
+        minimum = plan.minimum_commitment * fraction
+        billed = sum((ln.amount for ln in lines), ZERO)
+        if billed < minimum:
+            lines.append(line("minimum commitment true-up", 1, "true-up", minimum - billed, cur))
+    return lines
+
+
+def _subscription_usage(p: Subscription, tokens: int, list_total: Decimal, fraction: Decimal,
+                        cur: str) -> list[Line]:
+    out = []
+    if p.included_tokens:
+        included = int(p.included_tokens * fraction)  # whole tokens, rounded down
+        over = max(0, tokens - included)
+        if over:
+            assert p.overage_per_million is not None  # enforced by the model
+            out.append(line(f"overage beyond {included:,} included tokens", Decimal(over) / MILLION, "1M tokens",
+                            p.overage_per_million, cur))
+    elif p.included_credit:
+        credit = p.included_credit * fraction
+        if list_total > credit:
+            out.append(line(f"usage beyond {_plain(credit)} {cur} included credit", 1, "usage",
+                            list_total - credit, cur))
+    else:
+        out.append(line("usage at list price", 1, "usage", list_total, cur))
+    return out
+
+
+def _plain(d: Decimal) -> str:
+    return format(d.normalize(), "f")  # 50, 12.5, 16.666667 (never 5E+1)
+
+
+def _per_million(u: ModelUsage) -> Decimal:
+    """Average list price per 1M tokens, for display only (the amount is the exact list cost)."""
+    return (u.list_cost * MILLION / u.tokens).quantize(Decimal("0.000001")) if u.tokens else ZERO
