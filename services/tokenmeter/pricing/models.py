@@ -20,8 +20,9 @@ class ModelPrice:
 
     ``per_million`` maps token classes to a price per 1M tokens. A class with
     no entry is unpriced for this model: usage in it is counted but flagged.
-    ``reasoning_tokens`` falls back to the output price when absent, because
-    every provider we know bills reasoning as output.
+    Fallbacks, as providers bill and genai-prices computes: ``reasoning_tokens``
+    is output when absent; ``cached_input_tokens`` and ``cache_write_tokens``
+    are plain input when absent (no discount or surcharge is published).
     """
 
     provider: str
@@ -40,9 +41,13 @@ class ModelPrice:
 
     def price_for(self, token_class: str) -> Decimal | None:
         price = self.per_million.get(token_class)
-        if price is None and token_class == "reasoning_tokens":  # noqa: S105 - a token class, not a secret
-            return self.per_million.get("output_tokens")
+        if price is None and token_class in _FALLBACK:
+            return self.per_million.get(_FALLBACK[token_class])
         return price
+
+
+_FALLBACK = {"reasoning_tokens": "output_tokens", "cached_input_tokens": "input_tokens",
+             "cache_write_tokens": "input_tokens"}
 
 
 def _check_price(where: str, price: Decimal) -> None:

@@ -1,0 +1,174 @@
+"""The effective-dated price book: file format (YAML or JSON, schema in schemas/) and lookups. Pure.
+
+A book lists models; each model has aliases and price *periods*
+``[effective_from, effective_to)`` (dates, UTC midnight; the last may stay
+open) that never overlap. A period holds prices per 1M tokens per token class,
+an optional per-request price, service-tier variants (``batch``, ``priority``:
+their classes replace the standard ones) and context cliffs: when a request's
+input side (input + cached input + cache write + audio and image input
+tokens) is ABOVE ``above_input_tokens``, every class listed in the cliff is
+billed at the cliff price for that whole request (genai-prices and the
+providers call this tiered pricing; it is a cliff, not a graduation).
+
+:meth:`PriceBook.lookup` answers "what did this model cost at that instant, for
+that tier and prompt size" with a :class:`~tokenmeter.pricing.models.ModelPrice`,
+or None when the book has no price (usage is then counted and flagged unpriced).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tokenmeter.events.models import TOKEN_CLASSES
+from tokenmeter.pricing.errors import PriceBookError
+from tokenmeter.pricing.models import ModelPrice
+
+PerMillion = dict[str, Annotated[Decimal, Field(ge=0, decimal_places=6)]]
+INPUT_SIDE = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "audio_input_tokens",
+              "image_input_tokens")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Priced(_Strict):
+    per_million: PerMillion
+
+    @field_validator("per_million")
+    @classmethod
+    def _known_classes(cls, prices: dict[str, Decimal]) -> dict[str, Decimal]:
+        unknown = sorted(set(prices) - set(TOKEN_CLASSES))
+        if unknown:
+            raise ValueError(f"unknown token classes {unknown}; known: {list(TOKEN_CLASSES)}")
+        return prices
+
+
+class Cliff(_Priced):
+    above_input_tokens: int = Field(ge=1)
+
+
+class Variant(_Priced):
+    per_request: Annotated[Decimal, Field(ge=0, decimal_places=9)] | None = None
+
+
+class Period(_Priced):
+    effective_from: date
+    effective_to: date | None = None  # exclusive
+    per_request: Annotated[Decimal, Field(ge=0, decimal_places=9)] = Decimal(0)
+    service_tiers: dict[str, Variant] = Field(default_factory=dict)
+    cliffs: list[Cliff] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.effective_to is not None and self.effective_to <= self.effective_from:
+            raise ValueError(f"effective_to {self.effective_to} must be after effective_from {self.effective_from}")
+        thresholds = [c.above_input_tokens for c in self.cliffs]
+        if thresholds != sorted(set(thresholds)):
+            raise ValueError("cliffs must have distinct thresholds in ascending order")
+        return self
+
+
+class ModelEntry(_Strict):
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    periods: list[Period] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> ModelEntry:
+        periods = sorted(self.periods, key=lambda p: p.effective_from)
+        for earlier, later in pairwise(periods):
+            if earlier.effective_to is None or earlier.effective_to > later.effective_from:
+                raise ValueError(f"{self.provider}/{self.model}: period from {earlier.effective_from} overlaps the "
+                                 f"one from {later.effective_from}")
+        return self
+
+
+class PriceBookFile(_Strict):
+    version: int = Field(1, ge=1, le=1)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    models: list[ModelEntry]
+
+
+def _ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+class PriceBook:
+    """Effective-dated lookups over a validated :class:`PriceBookFile`. Immutable."""
+
+    def __init__(self, book: PriceBookFile) -> None:
+        self.book = book
+        self._entries: dict[tuple[str, str], tuple[ModelEntry, list[int]]] = {}
+        for entry in book.models:
+            periods = sorted(entry.periods, key=lambda p: p.effective_from)
+            entry = entry.model_copy(update={"periods": periods})
+            starts = [_ms(p.effective_from) for p in periods]
+            for name in (entry.model, *entry.aliases):
+                key = (entry.provider, name)
+                if key in self._entries:
+                    raise PriceBookError(f"{entry.provider}/{name} is listed twice (as a model or an alias)")
+                self._entries[key] = (entry, starts)
+
+    @classmethod
+    def from_file(cls, path: Path) -> PriceBook:
+        """Load a YAML or JSON book; ``PriceBookError`` names the file, the field and the reason."""
+        import yaml
+
+        try:
+            raw: Any = yaml.safe_load(path.read_text())
+            return cls(PriceBookFile.model_validate(raw))
+        except (OSError, yaml.YAMLError) as exc:
+            raise PriceBookError(f"{path}: cannot read the price book: {exc}") from exc
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise PriceBookError(f"{path}: invalid price book: {problems}") from exc
+
+    def models(self) -> Iterable[ModelEntry]:
+        return self.book.models
+
+    def period(self, provider: str, model: str, at_ms: int) -> Period | None:
+        """The one period in force at ``at_ms`` (periods never overlap, so there is at most one)."""
+        found = self._entries.get((provider, model))
+        if found is None:
+            return None
+        entry, starts = found
+        i = bisect_right(starts, at_ms) - 1
+        if i < 0:
+            return None
+        period = entry.periods[i]
+        if period.effective_to is not None and at_ms >= _ms(period.effective_to):
+            return None
+        return period
+
+    def lookup(self, provider: str, model: str, at_ms: int, *, service_tier: str = "standard",
+               input_side_tokens: int = 0) -> ModelPrice | None:
+        period = self.period(provider, model, at_ms)
+        if period is None:
+            return None
+        prices = dict(period.per_million)
+        per_request = period.per_request
+        variant = period.service_tiers.get(service_tier)
+        if variant is not None:
+            prices.update(variant.per_million)
+            per_request = variant.per_request if variant.per_request is not None else per_request
+        for cliff in period.cliffs:
+            if input_side_tokens > cliff.above_input_tokens:
+                prices.update(cliff.per_million)
+        return ModelPrice(provider, model, self.book.currency, prices, per_request)
+
+    def band(self, provider: str, model: str, at_ms: int, input_side_tokens: int) -> int:
+        """How many cliffs a request of this size crosses (0: base price). A rating dimension of windows."""
+        period = self.period(provider, model, at_ms)
+        if period is None:
+            return 0
+        return sum(1 for c in period.cliffs if input_side_tokens > c.above_input_tokens)
