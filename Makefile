@@ -40,8 +40,8 @@ lint: venv ## ruff and mypy --strict
 	$(BIN)/ruff check services tests
 	$(BIN)/mypy
 
-schema: venv ## Regenerate schemas/usage-event.v1.schema.json from the pydantic models
-	$(BIN)/tokenmeter schema > schemas/usage-event.v1.schema.json
+schema: venv ## Regenerate schemas/*.schema.json (event, price book, plans) from the pydantic models
+	@for s in usage-event.v1 price-book.v1 plans.v1; do $(BIN)/tokenmeter schema $$s --write; done
 
 bench: venv ## End-to-end benchmark: events/s through the worker into ClickHouse, freshness p50/p99 (JSON)
 	@bash deploy/with-kafka.sh $(BIN)/python -m tokenmeter.bench --out deploy/bench/results.json $(BENCH_ARGS)

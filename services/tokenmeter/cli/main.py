@@ -198,11 +198,17 @@ def _json_default(value: Any) -> str:
 
 
 @cli.command()
-def schema() -> None:
-    """Print the event v1 JSON Schema (the checked-in copy is schemas/usage-event.v1.schema.json)."""
-    from tokenmeter.events.schema import render_schema
+@click.argument("name", default="usage-event.v1",
+                type=click.Choice(["usage-event.v1", "price-book.v1", "plans.v1"]))
+@click.option("--write", is_flag=True, help="write schemas/<name>.schema.json instead of printing")
+def schema(name: str, write: bool) -> None:
+    """Print a JSON Schema: the event (default), the price book or the plans file."""
+    from tokenmeter.contracts import checked_in, render
 
-    sys.stdout.buffer.write(render_schema())
+    if write:
+        checked_in(name).write_bytes(render(name))
+    else:
+        sys.stdout.buffer.write(render(name))
 
 
 def _instant(value: str) -> int:
@@ -266,6 +272,53 @@ def reconcile(from_: str, to: str, tenant: str | None, repair: bool, metrics_fil
                f"token_drift={report.token_drift} repaired={repaired}")
     if report.drifts:
         sys.exit(1)
+
+
+@cli.group()
+def prices() -> None:
+    """Price books: import from real catalogs, check a book."""
+
+
+@prices.command("import")
+@click.option("--from", "source", type=click.Choice(["genai-prices"]), default="genai-prices", show_default=True,
+              help="catalog to read (genai-prices: the data bundled with the pinned package)")
+@click.option("--provider", "providers", multiple=True, help="only these providers (repeatable; default all)")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="YAML book to write")
+@click.option("--report", is_flag=True, help="list every price, constraint or alias that was not imported")
+def prices_import(source: str, providers: tuple[str, ...], out: str, report: bool) -> None:
+    """Write a price book (schemas/price-book.v1.schema.json) from a public catalog."""
+    from pathlib import Path
+
+    import yaml
+
+    from tokenmeter.pricing.book import PriceBook
+    from tokenmeter.pricing.importers import from_genai_prices
+
+    book, result = from_genai_prices(set(providers) or None)
+    PriceBook(book)  # the same validation a worker applies on load: duplicates, overlaps
+    doc = book.model_dump(mode="json", exclude_defaults=True)
+    Path(out).write_text(yaml.safe_dump({"version": 1, **doc}, sort_keys=False, allow_unicode=True))
+    if report:
+        for line in result.skipped:
+            click.echo(f"skipped: {line}")
+    click.echo(f"prices import: source={source} models={result.imported} skipped={len(result.skipped)} out={out}")
+
+
+@prices.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def prices_check(path: str) -> None:
+    """Validate a price book file; name the field and reason of every problem."""
+    from pathlib import Path
+
+    from tokenmeter.pricing.book import PriceBook
+    from tokenmeter.pricing.errors import PriceBookError
+
+    try:
+        book = PriceBook.from_file(Path(path))
+    except PriceBookError as exc:
+        raise click.ClickException(str(exc)) from exc
+    models = list(book.models())
+    click.echo(f"prices check: ok models={len(models)} periods={sum(len(m.periods) for m in models)}")
 
 
 @cli.command("check-config")

@@ -1,22 +1,17 @@
-"""The JSON Schema of event v1, generated from the pydantic models (schemas/ holds the checked-in copy)."""
+"""The JSON Schema of event v1 (kept for callers of the first release; see tokenmeter.contracts)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
+from tokenmeter.contracts import BASE_ID, render, schema_of
 
-from tokenmeter.events.models import UsageEvent
-
-SCHEMA_ID = "https://tokenmeter.dev/schemas/usage-event.v1.schema.json"
+SCHEMA_ID = f"{BASE_ID}usage-event.v1.schema.json"
 
 
 def usage_event_schema() -> dict[str, Any]:
-    """The schema as a dict; validation mode, so defaults are optional and required fields listed."""
-    schema = UsageEvent.model_json_schema(mode="validation")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+    return schema_of("usage-event.v1")
 
 
 def render_schema() -> bytes:
-    """Stable bytes for the checked-in file: sorted keys, two-space indent, trailing newline."""
-    return orjson.dumps(usage_event_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    return render("usage-event.v1")

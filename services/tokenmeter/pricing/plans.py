@@ -28,7 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -93,6 +95,42 @@ class Plan(_Strict):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     pricing: Pricing
     minimum_commitment: Money | None = None
+
+
+class Assignment(_Strict):
+    """Tenant ``tenant`` is on plan ``plan`` from ``effective_from`` (inclusive) to ``effective_to`` (exclusive)."""
+
+    tenant: str = Field(min_length=1)
+    plan: str
+    effective_from: date
+    effective_to: date | None = None
+
+
+class PlansFile(_Strict):
+    """A plans file: the plans on offer and who is on which, when."""
+
+    version: int = Field(1, ge=1, le=1)
+    plans: list[Plan]
+    assignments: list[Assignment] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PlansFile:
+        ids = [p.id for p in self.plans]
+        if len(ids) != len(set(ids)):
+            raise ValueError("plan ids must be unique")
+        by_tenant: dict[str, list[Assignment]] = {}
+        for a in self.assignments:
+            if a.plan not in ids:
+                raise ValueError(f"assignment of {a.tenant!r} names unknown plan {a.plan!r}")
+            if a.effective_to is not None and a.effective_to <= a.effective_from:
+                raise ValueError(f"assignment of {a.tenant!r}: effective_to must be after effective_from")
+            by_tenant.setdefault(a.tenant, []).append(a)
+        for tenant, spans in by_tenant.items():
+            spans.sort(key=lambda a: a.effective_from)
+            for earlier, later in pairwise(spans):
+                if earlier.effective_to is None or earlier.effective_to > later.effective_from:
+                    raise ValueError(f"{tenant!r} is on two plans at once from {later.effective_from}")
+        return self
 
 
 @dataclass(frozen=True, slots=True)
