@@ -24,6 +24,8 @@ from tokenmeter.stream.sink import Sink
 from tokenmeter.stream.state import WindowValue, fold, position, window_key
 from tokenmeter.stream.topics import ensure_topics
 
+NOW_MS = 1_793_872_800_000  # 2026-11-05T10:00Z: the built-in book's current prices
+
 T0 = datetime(2026, 11, 5, 10, 0, tzinfo=UTC)
 W = 60_000
 PRICES = builtin_price_book()
@@ -44,7 +46,7 @@ def totals(events: int, tokens: int, version: int = 1, cost: Decimal | None = No
 
 
 def cost_of(t: rec.Totals) -> Decimal:
-    return rate(t.tokens, t.requests, PRICES.lookup("openai", "gpt-4o")).total
+    return rate(t.tokens, t.requests, PRICES.lookup("openai", "gpt-4o", NOW_MS)).total
 
 
 def test_equal_sides_have_no_drift() -> None:
@@ -88,7 +90,7 @@ def _store(db: ClickHouse, events: list[UsageEvent]) -> None:
     db.insert("usage_events", [event_row(accepted_doc(e, p, s)) for p, e, s in result.accepted], EVENT_COLUMNS)
     rows = []
     for key, value in result.windows.items():
-        rated = rate(value.tokens, value.requests, PRICES.lookup(key.provider, key.model))
+        rated = rate(value.tokens, value.requests, PRICES.lookup(key.provider, key.model, key.start_ms))
         rows.append(window_row(load(snapshot_message(key, value, rated, W, FROM))))
     db.insert("usage_windows", rows, WINDOW_COLUMNS)
 
@@ -103,7 +105,7 @@ async def test_corrupted_row_is_found_and_repaired_through_the_sink(
 
     # Someone (or a bug) writes a wrong snapshot that outranks the good one.
     bad = WindowValue(10**15, 2, (999, 0, 0, 4, 0, 0, 0, 0), 2)
-    rated = rate(bad.tokens, bad.requests, PRICES.lookup("openai", "gpt-4o"))
+    rated = rate(bad.tokens, bad.requests, PRICES.lookup("openai", "gpt-4o", NOW_MS))
     clickhouse.insert("usage_windows", [window_row(load(snapshot_message(KEY, bad, rated, W, FROM)))], WINDOW_COLUMNS)
     report = rec.run(clickhouse, PRICES, FROM, TO)
     assert [d.key for d in report.drifts] == [KEY]
@@ -136,7 +138,7 @@ def test_cli_exits_1_on_a_corrupted_row_and_0_when_clean(tmp_path: Path) -> None
         return subprocess.run([sys.executable, "-m", "tokenmeter", "--log-level", "warning", *args], env=env,
                               capture_output=True, text=True, timeout=120, check=False)
 
-    cost = rate((100, 0, 0, 0, 0, 0, 0, 0), 1, PRICES.lookup("openai", "gpt-4o")).total
+    cost = rate((100, 0, 0, 0, 0, 0, 0, 0), 1, PRICES.lookup("openai", "gpt-4o", NOW_MS)).total
     window = "'2026-11-05 10:00:00', '2026-11-05 10:01:00', 'openai', 'gpt-4o', 'standard'"
     statements = [
         "INSERT INTO usage_events (tenant, event_id, time, window_start, provider, model, service_tier, requests, "

@@ -33,3 +33,13 @@ def test_every_problem_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> N
 def test_server_url_selects_http(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLICKHOUSE_URL", "http://127.0.0.1:8123")
     assert not load_settings().clickhouse.embedded
+
+
+def test_windows_must_divide_a_day_so_they_never_straddle_a_price_change() -> None:
+    from pydantic import ValidationError
+
+    from tokenmeter.settings import StreamSettings
+
+    assert StreamSettings(window_seconds=3600).window_seconds == 3600
+    with pytest.raises(ValidationError, match="must divide 86400"):
+        StreamSettings(window_seconds=7)

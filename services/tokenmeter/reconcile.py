@@ -21,7 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from tokenmeter.events.models import TOKEN_CLASSES
-from tokenmeter.pricing.catalog import PriceBook
+from tokenmeter.pricing.book import PriceBook
+from tokenmeter.pricing.models import ModelPrice
 from tokenmeter.pricing.rating import rate
 from tokenmeter.stream.state import WindowKey, WindowValue
 
@@ -87,13 +88,17 @@ def compare(recomputed: dict[WindowKey, Totals], stored: dict[WindowKey, Totals]
     drifts = []
     for key in sorted(recomputed.keys() | stored.keys()):
         exp, got = recomputed.get(key), stored.get(key)
-        expected_cost = (rate(exp.tokens, exp.requests, prices.lookup(key.provider, key.model)).total
-                         if exp else Decimal(0))
+        expected_cost = (rate(exp.tokens, exp.requests, _price(prices, key)).total if exp else Decimal(0))
         same = (exp is not None and got is not None and (exp.events, exp.requests, exp.tokens)
                 == (got.events, got.requests, got.tokens) and got.cost_total == expected_cost)
         if not same:
             drifts.append(Drift(key, exp, got, expected_cost))
     return drifts
+
+
+def _price(prices: PriceBook, key: WindowKey) -> ModelPrice | None:
+    """The price the meter used for this window: in force at its start, for its service tier."""
+    return prices.lookup(key.provider, key.model, key.start_ms, service_tier=key.service_tier)
 
 
 def corrected_value(drift: Drift) -> WindowValue:
@@ -136,7 +141,7 @@ async def emit_repairs(kafka: Any, topic: str, drifts: Sequence[Drift], prices: 
     try:
         for d in drifts:
             value = corrected_value(d)
-            rated = rate(value.tokens, value.requests, prices.lookup(d.key.provider, d.key.model))
+            rated = rate(value.tokens, value.requests, _price(prices, d.key))
             await producer.send_and_wait(topic, key=d.key.encode(),
                                          value=snapshot_message(d.key, value, rated, window_ms, now_ms))
     finally:

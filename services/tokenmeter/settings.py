@@ -92,6 +92,15 @@ class StreamSettings(BaseSettings):
     session_timeout_seconds: float = Field(default=10.0, ge=6, le=300,
                                            description="how soon a dead worker's partitions move")
     faults_dir: Path | None = Field(default=None, description="fault-injection switches (chaos suite only)")
+    price_book: Path | None = Field(default=None, description="YAML/JSON price book; default: the built-in one")
+
+    @field_validator("window_seconds")
+    @classmethod
+    def _divides_a_day(cls, value: int) -> int:
+        # Prices change at UTC midnight; a window that divides the day never straddles a change.
+        if 86_400 % value:
+            raise ValueError("TOKENMETER_WINDOW_SECONDS must divide 86400 (a day) so windows align with days")
+        return value
 
     @model_validator(mode="after")
     def _dedupe_outlives_lateness(self) -> StreamSettings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 import uuid
 from collections import Counter
 from decimal import Decimal
@@ -98,7 +99,7 @@ async def test_ten_thousand_events_exact(kafka_settings: KafkaSettings, tmp_path
                             "FROM usage_windows FINAL GROUP BY tenant, provider, model")
     events = sql_rows(env, f"SELECT tenant, provider, model, toString(count()) AS n, {sums} "
                            "FROM usage_events FINAL GROUP BY tenant, provider, model")
-    costs = loadgen.expected_costs(expected)
+    costs = loadgen.expected_costs(expected, int(time.time() * 1000))
 
     stored_windows = {(r["tenant"], r["provider"], r["model"]): r for r in windows}
     assert set(stored_windows) == set(expected.tokens)

@@ -17,6 +17,8 @@ from tokenmeter.stream.app import total_doc
 from tokenmeter.stream.messages import accepted_doc, load, snapshot_message
 from tokenmeter.stream.state import WindowValue, position, window_key
 
+NOW_MS = 1_793_872_800_000  # 2026-11-05T10:00Z: the built-in book's current prices
+
 pytestmark = pytest.mark.clickhouse
 
 
@@ -35,7 +37,7 @@ def test_replayed_events_collapse(clickhouse: ClickHouse) -> None:
 
 
 def test_latest_snapshot_wins_whatever_the_insert_order(clickhouse: ClickHouse) -> None:
-    price = builtin_price_book().lookup("openai", "gpt-4o")
+    price = builtin_price_book().lookup("openai", "gpt-4o", NOW_MS)
     e1, e2 = ev("a", tokens=100), ev("b", tokens=50)
     key = window_key(e1, 60_000)
     v1 = WindowValue.empty().add(e1, 10)

@@ -12,6 +12,8 @@ from tokenmeter.storage.rows import EVENT_COLUMNS, WINDOW_COLUMNS, event_row, fr
 from tokenmeter.stream.messages import accepted_doc, accepted_message, load, snapshot_message
 from tokenmeter.stream.state import WindowValue, position, window_key
 
+NOW_MS = 1_793_872_800_000  # 2026-11-05T10:00Z: the built-in book's current prices
+
 
 def test_from_ms_is_exact() -> None:
     assert from_ms(1_793_872_800_123) == datetime(2026, 11, 5, 10, 0, 0, 123000, tzinfo=UTC)
@@ -35,7 +37,7 @@ def test_window_row_keeps_money_exact() -> None:
     e = ev("x", tokens=3)
     key = window_key(e, 60_000)
     value = WindowValue.empty().add(e, 42)
-    rated = rate(value.tokens, value.requests, builtin_price_book().lookup("openai", "gpt-4o"))
+    rated = rate(value.tokens, value.requests, builtin_price_book().lookup("openai", "gpt-4o", NOW_MS))
     row = window_row(load(snapshot_message(key, value, rated, 60_000, now_ms=5)))
     named = dict(zip(WINDOW_COLUMNS, row, strict=True))
     assert named["input_cost"] == Decimal("0.0000075")   # 3 x $2.50/1M

@@ -90,11 +90,14 @@ class Expected:
         """List-price money per (tenant, provider, model), rated from whole-run quantities."""
         book = builtin_price_book()
         sums: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0] * (1 + _N))
-        for (tenant, _, provider, model, _), row in self.windows.items():
+        prices = {}
+        for (tenant, start_ms, provider, model, tier), row in self.windows.items():
             acc = sums[(tenant, provider, model)]
             for i, n in enumerate(row[1:]):
                 acc[i] += n
-        return {k: rate(tuple(v[1:]), v[0], book.lookup(k[1], k[2])).total for k, v in sums.items()}
+            prices[(tenant, provider, model)] = book.lookup(provider, model, start_ms, service_tier=tier)
+        # One price period covers a run (none of the built-in prices changes within 7 days of now).
+        return {k: rate(tuple(v[1:]), v[0], prices[k]).total for k, v in sums.items()}
 
 
 @dataclass(slots=True)

@@ -244,14 +244,14 @@ def reconcile(from_: str, to: str, tenant: str | None, repair: bool, metrics_fil
 
     from tokenmeter import reconcile as rec
     from tokenmeter.observability import metrics
-    from tokenmeter.pricing.catalog import builtin_price_book
+    from tokenmeter.pricing.catalog import load_price_book
     from tokenmeter.storage.clickhouse import connect
 
     from_ms, to_ms = _instant(from_), _instant(to)
     if to_ms <= from_ms:
         raise click.BadParameter("--to must be after --from", param_hint="--to")
     settings = _settings()
-    prices = builtin_price_book()
+    prices = load_price_book(settings.stream.price_book)
     db = connect(settings.clickhouse)
     try:
         report = rec.run(db, prices, from_ms, to_ms, tenant)

@@ -13,7 +13,7 @@ import faust
 from tokenmeter.faults import Faults
 from tokenmeter.ingest.loadgen import make_event, now_utc
 from tokenmeter.ingest.producer import UsageEmitter
-from tokenmeter.pricing.catalog import builtin_price_book
+from tokenmeter.pricing.catalog import load_price_book
 from tokenmeter.settings import Settings
 from tokenmeter.storage.clickhouse import connect
 from tokenmeter.storage.migrations import migrate
@@ -38,7 +38,7 @@ def run_worker(settings: Settings, *, demo_rate: float = 0.0, loglevel: str = "i
         if applied:
             log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
     asyncio.run(ensure_topics(settings.kafka, settings.stream))
-    app = build_app(settings, db=db, prices=builtin_price_book(), faults=faults)
+    app = build_app(settings, db=db, prices=load_price_book(settings.stream.price_book), faults=faults)
     if demo_rate > 0:
         app.task(_demo_load(settings, demo_rate))
     # mode maps level names case-sensitively: "info" would silently mean NOTSET (everything, DEBUG too).

@@ -147,13 +147,14 @@ def plan(spec: LoadSpec, *, now: datetime) -> tuple[list[Planned], Expected]:
     return records, expected
 
 
-def expected_costs(expected: Expected) -> dict[tuple[str, str, str], Decimal]:
-    """Total list-price money per (tenant, provider, model), computed independently of the stream."""
+def expected_costs(expected: Expected, at_ms: int) -> dict[tuple[str, str, str], Decimal]:
+    """Total list-price money per (tenant, provider, model) at the prices in force at ``at_ms``,
+    computed independently of the stream (a plan's events all fall in one price period)."""
     from tokenmeter.pricing.catalog import builtin_price_book
     from tokenmeter.pricing.rating import rate
 
     book = builtin_price_book()
-    return {k: rate(tokens, expected.requests[k], book.lookup(k[1], k[2])).total
+    return {k: rate(tokens, expected.requests[k], book.lookup(k[1], k[2], at_ms)).total
             for k, tokens in expected.tokens.items()}
 
 

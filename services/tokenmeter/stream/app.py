@@ -26,7 +26,7 @@ from tokenmeter.events.decode import decode_message
 from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
 from tokenmeter.faults import NO_FAULTS, Faults
 from tokenmeter.observability import metrics
-from tokenmeter.pricing.catalog import PriceBook
+from tokenmeter.pricing.book import PriceBook
 from tokenmeter.pricing.rating import rate
 from tokenmeter.settings import Settings
 from tokenmeter.storage.clickhouse import ClickHouse
@@ -193,7 +193,7 @@ def build_app(
         for ev in result.counted:
             if record_ms > window_end(window_start(ev.time_ms, window_ms), window_ms):
                 metrics.EVENTS_LATE.inc()
-            if prices.lookup(ev.data.provider, ev.data.model) is None:
+            if prices.lookup(ev.data.provider, ev.data.model, ev.time_ms) is None:
                 metrics.EVENTS_UNPRICED.inc()
         for token_class, n in zip(TOKEN_CLASSES, _sum_tokens(result.counted), strict=True):
             if n:
@@ -214,7 +214,10 @@ def build_app(
             if raw_value is None:  # partition revoked since the key was marked
                 continue
             key, value = WindowKey.decode(raw_key), WindowValue.decode(raw_value)
-            rated = rate(value.tokens, value.requests, prices.lookup(key.provider, key.model))
+            # Windows never straddle a price change: changes take effect at UTC midnight, and
+            # window sizes divide a day (settings), so the price at the window's start is the price.
+            price = prices.lookup(key.provider, key.model, key.start_ms, service_tier=key.service_tier)
+            rated = rate(value.tokens, value.requests, price)
             await windows_topic.send(key=raw_key, value=snapshot_message(key, value, rated, window_ms, now_ms))
             metrics.SNAPSHOTS_EMITTED.inc()
 
