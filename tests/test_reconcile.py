@@ -87,7 +87,8 @@ def _store(db: ClickHouse, events: list[UsageEvent]) -> None:
     """What the meter and sink would write for these events (one message at offset 0)."""
     result = fold([(position(0, i), e) for i, e in enumerate(events)], seen=lambda k: None,
                   current=lambda k: None, window_ms=W)
-    db.insert("usage_events", [event_row(accepted_doc(e, p, s)) for p, e, s in result.accepted], EVENT_COLUMNS)
+    db.insert("usage_events", [event_row(accepted_doc(e, p, k.start_ms, k.band)) for p, e, k in result.accepted],
+              EVENT_COLUMNS)
     rows = []
     for key, value in result.windows.items():
         rated = rate(value.tokens, value.requests, PRICES.lookup(key.provider, key.model, key.start_ms))

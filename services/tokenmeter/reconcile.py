@@ -55,7 +55,7 @@ class Drift:
         k = self.key
         exp, got = self.expected, self.stored
         parts = [f"tenant={k.tenant} window_start_ms={k.start_ms} provider={k.provider} model={k.model} "
-                 f"service_tier={k.service_tier}"]
+                 f"service_tier={k.service_tier} price_band={k.band}"]
         parts.append(f"events stored={got.events if got else 'missing'} expected={exp.events if exp else 0}")
         for i, name in enumerate(TOKEN_CLASSES):
             s, e = (got.tokens[i] if got else 0), (exp.tokens[i] if exp else 0)
@@ -68,19 +68,19 @@ class Drift:
 
 
 def _key(row: Sequence[Any]) -> WindowKey:
-    return WindowKey(row[0], int(row[1]), row[2], row[3], row[4])
+    return WindowKey(row[0], int(row[1]), row[2], row[3], row[4], int(row[5]))
 
 
 def recomputed_from_rows(rows: Iterable[Sequence[Any]]) -> dict[WindowKey, Totals]:
     """Rows of ``queries.recomputed_windows``."""
-    return {_key(r): Totals(int(r[5]), int(r[6]), tuple(int(n) for n in r[7:7 + _N]), int(r[7 + _N]))
+    return {_key(r): Totals(int(r[6]), int(r[7]), tuple(int(n) for n in r[8:8 + _N]), int(r[8 + _N]))
             for r in rows}
 
 
 def stored_from_rows(rows: Iterable[Sequence[Any]]) -> dict[WindowKey, Totals]:
     """Rows of ``queries.stored_windows``."""
-    return {_key(r): Totals(int(r[5]), int(r[6]), tuple(int(n) for n in r[7:7 + _N]), int(r[7 + _N]),
-                            Decimal(r[8 + _N])) for r in rows}
+    return {_key(r): Totals(int(r[6]), int(r[7]), tuple(int(n) for n in r[8:8 + _N]), int(r[8 + _N]),
+                            Decimal(r[9 + _N])) for r in rows}
 
 
 def compare(recomputed: dict[WindowKey, Totals], stored: dict[WindowKey, Totals], prices: PriceBook) -> list[Drift]:
@@ -98,7 +98,7 @@ def compare(recomputed: dict[WindowKey, Totals], stored: dict[WindowKey, Totals]
 
 def _price(prices: PriceBook, key: WindowKey) -> ModelPrice | None:
     """The price the meter used for this window: in force at its start, for its service tier."""
-    return prices.lookup(key.provider, key.model, key.start_ms, service_tier=key.service_tier)
+    return prices.lookup(key.provider, key.model, key.start_ms, service_tier=key.service_tier, band=key.band)
 
 
 def corrected_value(drift: Drift) -> WindowValue:

@@ -23,8 +23,11 @@ pytestmark = pytest.mark.clickhouse
 
 
 def test_migrations_are_numbered_and_idempotent(clickhouse: ClickHouse) -> None:
-    assert [m.version for m in load_migrations()] == [1, 2, 3]
+    assert [m.version for m in load_migrations()] == [1, 2, 3, 4, 5, 6]
     assert migrate(clickhouse) == []
+    [(key,)] = clickhouse.query("SELECT sorting_key FROM system.tables WHERE database = currentDatabase() "
+                                "AND name = 'usage_windows'")
+    assert key == "tenant, window_start, provider, model, service_tier, price_band"
     tables = {r[0] for r in clickhouse.query("SELECT name FROM system.tables WHERE database = currentDatabase()")}
     assert {"usage_events", "usage_windows", "usage_windows_by_class", "schema_migrations"} <= tables
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
 
 from tokenmeter.events.models import UsageData, UsageEvent
 from tokenmeter.stream.core import MeterCore, is_window_key
@@ -101,3 +102,29 @@ def test_progress_is_kept_per_partition_beside_the_windows_and_is_not_a_window()
     assert len(window_keys) == 1 and len(core.windows) == 3
     core.rebuild_index()  # progress keys are never indexed, so never expired
     assert len(core.expiry.windows) == 1
+
+
+def test_requests_above_a_cliff_are_windowed_apart_and_rated_at_the_cliff() -> None:
+    from tokenmeter.pricing.book import input_side_tokens
+    from tokenmeter.pricing.catalog import builtin_price_book
+    from tokenmeter.pricing.rating import rate
+
+    book = builtin_price_book()
+
+    def band(e: UsageEvent) -> int:
+        return book.band(e.data.provider, e.data.model, e.time_ms, input_side_tokens(e.token_counts()))
+
+    core = MeterCore({}, {}, policy=TimePolicy(7 * DAY, 300_000), window_ms=W, band=band,
+                     expiry=Expiry(lateness_ms=7 * DAY, dedupe_ms=7 * DAY, grace_ms=HOUR, interval_ms=60_000))
+
+    def pro(i: str, tokens: int) -> UsageEvent:
+        return UsageEvent(specversion="1.0", id=i, source="gw", type="llm.usage", subject="acme", time=T0,
+                          data=UsageData(model="gemini-2.5-pro", provider="google", input_tokens=tokens,
+                                         output_tokens=1_000))
+
+    judged = core.judge([(0, pro("small", 200_000)), (1, pro("large", 200_001))], offset=0, record_ms=MS)
+    result = core.fold(judged.valid, partition=2, record_ms=MS)
+    assert sorted((k.band, v.tokens[0]) for k, v in result.windows.items()) == [(0, 200_000), (1, 200_001)]
+    money = {k.band: rate(v.tokens, v.requests, book.lookup(k.provider, k.model, k.start_ms, band=k.band)).total
+             for k, v in result.windows.items()}
+    assert money == {0: D("0.25") + D("0.01"), 1: D("0.5000025") + D("0.015")}

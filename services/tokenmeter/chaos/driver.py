@@ -426,7 +426,8 @@ class Run:
         money: dict[tuple[str, str, str], Decimal] = {}
         for r in rows:
             key = (r["tenant"], int(r["start_ms"]), r["provider"], r["model"], r["service_tier"])
-            stored[key] = [int(r["events"]), int(r["requests"]), *(int(r[c]) for c in TOKEN_CLASSES)]
+            row = [int(r["events"]), int(r["requests"]), *(int(r[c]) for c in TOKEN_CLASSES)]
+            stored[key] = [a + b for a, b in zip(stored.get(key, [0] * len(row)), row, strict=True)]  # all bands
             mkey = (r["tenant"], r["provider"], r["model"])
             money[mkey] = money.get(mkey, Decimal(0)) + Decimal(r["cost"])
         lost = double = 0

@@ -18,7 +18,7 @@ or None when the book has no price (usage is then counted and flagged unpriced).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import pairwise
@@ -34,6 +34,14 @@ from tokenmeter.pricing.models import ModelPrice
 PerMillion = dict[str, Annotated[Decimal, Field(ge=0, decimal_places=6)]]
 INPUT_SIDE = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "audio_input_tokens",
               "image_input_tokens")
+
+
+_INPUT_SIDE_INDEX = tuple(TOKEN_CLASSES.index(c) for c in INPUT_SIDE)
+
+
+def input_side_tokens(counts: Sequence[int]) -> int:
+    """Tokens on the input side of one request (what context cliffs are measured on)."""
+    return sum(counts[i] for i in _INPUT_SIDE_INDEX)
 
 
 class _Strict(BaseModel):
@@ -151,7 +159,9 @@ class PriceBook:
         return period
 
     def lookup(self, provider: str, model: str, at_ms: int, *, service_tier: str = "standard",
-               input_side_tokens: int = 0) -> ModelPrice | None:
+               input_side_tokens: int = 0, band: int | None = None) -> ModelPrice | None:
+        """The price in force; cliffs apply for a request of ``input_side_tokens``, or, when ``band``
+        is given, the first ``band`` cliffs (a window already knows its band)."""
         period = self.period(provider, model, at_ms)
         if period is None:
             return None
@@ -161,9 +171,10 @@ class PriceBook:
         if variant is not None:
             prices.update(variant.per_million)
             per_request = variant.per_request if variant.per_request is not None else per_request
-        for cliff in period.cliffs:
-            if input_side_tokens > cliff.above_input_tokens:
-                prices.update(cliff.per_million)
+        crossed = period.cliffs[:band] if band is not None else \
+            [c for c in period.cliffs if input_side_tokens > c.above_input_tokens]
+        for cliff in crossed:
+            prices.update(cliff.per_million)
         return ModelPrice(provider, model, self.book.currency, prices, per_request)
 
     def band(self, provider: str, model: str, at_ms: int, input_side_tokens: int) -> int:

@@ -43,9 +43,9 @@ def recomputed_windows(from_ms: int, to_ms: int, tenant: str | None = None) -> Q
     """Window totals recomputed from the stored events (one row per distinct (tenant, id))."""
     sql = (
         "SELECT tenant, toUnixTimestamp64Milli(window_start) AS start_ms, provider, model, service_tier, "
-        f"count() AS events, sum(requests) AS requests, {_TOKEN_SUMS}, max(position) AS version "
+        f"price_band, count() AS events, sum(requests) AS requests, {_TOKEN_SUMS}, max(position) AS version "
         f"FROM usage_events FINAL WHERE {_window_filter(tenant)} "
-        "GROUP BY tenant, window_start, provider, model, service_tier"
+        "GROUP BY tenant, window_start, provider, model, service_tier, price_band"
     )
     return sql, _range_params(from_ms, to_ms, tenant)
 
@@ -55,7 +55,7 @@ def stored_windows(from_ms: int, to_ms: int, tenant: str | None = None) -> Query
     tokens = ", ".join(TOKEN_CLASSES)
     sql = (
         "SELECT tenant, toUnixTimestamp64Milli(window_start) AS start_ms, provider, model, service_tier, "
-        f"events, requests, {tokens}, version, cost_total "
+        f"price_band, events, requests, {tokens}, version, cost_total "
         f"FROM usage_windows FINAL WHERE {_window_filter(tenant)}"
     )
     return sql, _range_params(from_ms, to_ms, tenant)

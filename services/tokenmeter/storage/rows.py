@@ -1,4 +1,7 @@
-"""Published messages -> ClickHouse rows. Pure and idempotent: the same message gives the same row."""
+"""Published messages -> ClickHouse rows. Pure and idempotent: the same message gives the same row.
+
+Messages published before price bands existed have no ``price_band``: they are band 0.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,12 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 COST_COLUMNS: Final = tuple(c.removesuffix("_tokens") + "_cost" for c in TOKEN_CLASSES)
 
 EVENT_COLUMNS: Final = (
-    "tenant", "event_id", "time", "window_start", "source", "provider", "model", "service_tier",
+    "tenant", "event_id", "time", "window_start", "source", "provider", "model", "service_tier", "price_band",
     "batch", "api_key_id", "project", "user", "region", "requests", *TOKEN_CLASSES, "position",
 )
 
 WINDOW_COLUMNS: Final = (
-    "tenant", "window_start", "window_end", "provider", "model", "service_tier", "requests", "events",
+    "tenant", "window_start", "window_end", "provider", "model", "service_tier", "price_band", "requests", "events",
     *TOKEN_CLASSES, *COST_COLUMNS, "request_cost", "cost_total", "currency", "unpriced", "version",
     "emitted_at",
 )
@@ -32,7 +35,7 @@ def event_row(msg: dict[str, Any]) -> list[Any]:
     """A row of ``usage_events`` (``EVENT_COLUMNS`` order) from an accepted-event message."""
     return [
         msg["tenant"], msg["id"], from_ms(msg["time_ms"]), from_ms(msg["window_start_ms"]), msg["source"],
-        msg["provider"], msg["model"], msg["service_tier"], msg["batch"], msg["api_key_id"],
+        msg["provider"], msg["model"], msg["service_tier"], msg.get("price_band", 0), msg["batch"], msg["api_key_id"],
         msg["project"], msg["user"], msg["region"], msg["requests"], *msg["tokens"], msg["position"],
     ]
 
@@ -41,7 +44,7 @@ def window_row(msg: dict[str, Any]) -> list[Any]:
     """A row of ``usage_windows`` (``WINDOW_COLUMNS`` order) from a window snapshot message."""
     return [
         msg["tenant"], from_ms(msg["window_start_ms"]), from_ms(msg["window_end_ms"]), msg["provider"],
-        msg["model"], msg["service_tier"], msg["requests"], msg["events"], *msg["tokens"],
+        msg["model"], msg["service_tier"], msg.get("price_band", 0), msg["requests"], msg["events"], *msg["tokens"],
         *(Decimal(c) for c in msg["costs"]), Decimal(msg["request_cost"]), Decimal(msg["cost_total"]),
         msg["currency"], msg["unpriced"], msg["version"], from_ms(msg["emitted_at_ms"]),
     ]

@@ -26,7 +26,7 @@ from tokenmeter.events.decode import decode_message
 from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
 from tokenmeter.faults import NO_FAULTS, Faults
 from tokenmeter.observability import metrics
-from tokenmeter.pricing.book import PriceBook
+from tokenmeter.pricing.book import PriceBook, input_side_tokens
 from tokenmeter.pricing.rating import rate
 from tokenmeter.settings import Settings
 from tokenmeter.storage.clickhouse import ClickHouse
@@ -98,8 +98,12 @@ def build_app(
 
     dirty: set[bytes] = set()
     sweep = {"pending": True}  # after start-up and every recovery, re-publish every window
+    def price_band(event: UsageEvent) -> int:
+        d = event.data
+        return prices.band(d.provider, d.model, event.time_ms, input_side_tokens(event.token_counts()))
+
     core = MeterCore(
-        seen, windows, policy=TimePolicy.from_settings(st), window_ms=window_ms,
+        seen, windows, policy=TimePolicy.from_settings(st), window_ms=window_ms, band=price_band,
         expiry=Expiry(lateness_ms=st.lateness_horizon_seconds * 1000, dedupe_ms=st.dedupe_horizon_seconds * 1000,
                       grace_ms=st.expiry_grace_seconds * 1000, interval_ms=st.expiry_interval_seconds * 1000))
 
@@ -139,7 +143,7 @@ def build_app(
             # Forward first: the sink tolerates repeats, and a crash after this point
             # redelivers the message, whose events are then found folded and forwarded again.
             if result.accepted:
-                docs = [accepted_doc(ev, pos, start_ms) for pos, ev, start_ms in result.accepted]
+                docs = [accepted_doc(ev, pos, wkey.start_ms, wkey.band) for pos, ev, wkey in result.accepted]
                 await accepted_topic.send(key=key, value=accepted_message(docs))
             core.write(result, partition)
             dirty.update(k.encode() for k in result.touched)
@@ -216,7 +220,8 @@ def build_app(
             key, value = WindowKey.decode(raw_key), WindowValue.decode(raw_value)
             # Windows never straddle a price change: changes take effect at UTC midnight, and
             # window sizes divide a day (settings), so the price at the window's start is the price.
-            price = prices.lookup(key.provider, key.model, key.start_ms, service_tier=key.service_tier)
+            price = prices.lookup(key.provider, key.model, key.start_ms, service_tier=key.service_tier,
+                                  band=key.band)
             rated = rate(value.tokens, value.requests, price)
             await windows_topic.send(key=raw_key, value=snapshot_message(key, value, rated, window_ms, now_ms))
             metrics.SNAPSHOTS_EMITTED.inc()

@@ -23,7 +23,7 @@ The agent reads the hole itself and processes it first (stream.app).
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from tokenmeter.events.errors import Rejection
@@ -48,9 +48,11 @@ class Judged:
 
 
 class MeterCore:
-    def __init__(self, seen: Table, windows: Table, *, policy: TimePolicy, expiry: Expiry, window_ms: int) -> None:
+    def __init__(self, seen: Table, windows: Table, *, policy: TimePolicy, expiry: Expiry, window_ms: int,
+                 band: Callable[[UsageEvent], int] = lambda event: 0) -> None:
         self.seen = seen
         self.windows = windows
+        self.band = band
         self.policy = policy
         self.expiry = expiry
         self.window_ms = window_ms
@@ -72,7 +74,7 @@ class MeterCore:
 
     def fold(self, valid: list[tuple[int, UsageEvent]], *, partition: int, record_ms: int) -> FoldResult:
         return fold(valid, seen=self._first, current=self._window, window_ms=self.window_ms,
-                    partition=partition, record_ms=record_ms)
+                    partition=partition, record_ms=record_ms, band=self.band)
 
     def write(self, result: FoldResult, partition: int) -> None:
         for dkey, entry in result.seen.items():

@@ -17,7 +17,7 @@ from tokenmeter.stream.state import WindowKey, WindowValue
 from tokenmeter.stream.windows import window_end
 
 
-def accepted_doc(event: UsageEvent, pos: int, window_start_ms: int) -> dict[str, Any]:
+def accepted_doc(event: UsageEvent, pos: int, window_start_ms: int, band: int = 0) -> dict[str, Any]:
     """One accepted event as the sink stores it; a message carries a JSON array of these."""
     d = event.data
     return {
@@ -29,6 +29,7 @@ def accepted_doc(event: UsageEvent, pos: int, window_start_ms: int) -> dict[str,
         "provider": d.provider,
         "model": d.model,
         "service_tier": d.service_tier,
+        "price_band": band,
         "batch": d.batch,
         "api_key_id": d.api_key_id,
         "project": d.project,
@@ -52,6 +53,7 @@ def snapshot_message(key: WindowKey, value: WindowValue, rated: Rated, window_ms
         "provider": key.provider,
         "model": key.model,
         "service_tier": key.service_tier,
+        "price_band": key.band,
         "requests": value.requests,
         "events": value.events,
         "tokens": value.tokens,

@@ -77,14 +77,14 @@ class WindowKey(NamedTuple):
     provider: str
     model: str
     service_tier: str
+    band: int = 0  # context-cliff price band (pricing.book): requests above a cliff are windowed apart
 
     def encode(self) -> bytes:
         return orjson.dumps(tuple(self))  # orjson does not serialise tuple subclasses
 
     @classmethod
     def decode(cls, raw: bytes) -> WindowKey:
-        tenant, start_ms, provider, model, tier = orjson.loads(raw)
-        return cls(tenant, start_ms, provider, model, tier)
+        return cls(*orjson.loads(raw))  # five fields: written before bands existed, band 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +128,9 @@ def dedupe_key(tenant: str, event_id: str) -> bytes:
     return orjson.dumps([tenant, event_id])
 
 
-def window_key(event: UsageEvent, window_ms: int) -> WindowKey:
+def window_key(event: UsageEvent, window_ms: int, band: int = 0) -> WindowKey:
     d = event.data
-    return WindowKey(event.subject, window_start(event.time_ms, window_ms), d.provider, d.model, d.service_tier)
+    return WindowKey(event.subject, window_start(event.time_ms, window_ms), d.provider, d.model, d.service_tier, band)
 
 
 @dataclass(slots=True)
@@ -140,8 +140,8 @@ class FoldResult:
     windows: dict[WindowKey, WindowValue] = field(default_factory=dict)
     seen: dict[bytes, SeenEntry] = field(default_factory=dict)
     touched: set[WindowKey] = field(default_factory=set)  # to (re-)emit, including skipped redeliveries
-    # (position, event, window start ms) to forward to usage_events
-    accepted: list[tuple[int, UsageEvent, int]] = field(default_factory=list)
+    # (position, event, its window) to forward to usage_events
+    accepted: list[tuple[int, UsageEvent, WindowKey]] = field(default_factory=list)
     counted: list[UsageEvent] = field(default_factory=list)  # newly folded by this call
     duplicates: list[UsageEvent] = field(default_factory=list)
     redelivered: int = 0  # events already folded before a crash or rebalance
@@ -155,13 +155,15 @@ def fold(
     window_ms: int,
     partition: int = -1,
     record_ms: int = 0,
+    band: Callable[[UsageEvent], int] = lambda event: 0,
 ) -> FoldResult:
     """Fold positioned events (in position order) of one record into window values.
 
     ``seen`` and ``current`` read the stored tables; the result holds only the
     new values, so a caller writes each touched key once per message however
     many of its events landed there. ``partition`` and ``record_ms`` describe
-    the Kafka record, for expiry.
+    the Kafka record, for expiry. ``band`` gives an event's context-cliff price
+    band (deterministic per event, so a replay windows it the same way).
     """
     out = FoldResult()
     for pos, event in events:
@@ -173,10 +175,10 @@ def fold(
             continue
         # Written again on a redelivery too (same bytes): see "Durability" above.
         out.seen[dkey] = SeenEntry(pos, max(event.time_ms, record_ms), partition)
-        wkey = window_key(event, window_ms)
+        wkey = window_key(event, window_ms, band(event))
         value = out.windows.get(wkey) or current(wkey) or WindowValue.empty(partition)
         out.touched.add(wkey)
-        out.accepted.append((pos, event, wkey.start_ms))
+        out.accepted.append((pos, event, wkey))
         if value.watermark >= pos:
             out.redelivered += 1
             out.windows[wkey] = value  # unchanged, rewritten: see "Durability" above
