@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from pydantic import ValidationError
@@ -11,7 +12,7 @@ from tokenmeter.pricing.invoice import invoice
 from tokenmeter.pricing.plans import ModelUsage, Plan, plan_lines
 
 D = Decimal
-ONE = Decimal(1)
+ONE = Fraction(1)
 USAGE = {  # a month of one tenant: 30M gpt-4o tokens costing $91.234567 at list, 12.5M mini costing $3.100001
     "openai/gpt-4o": ModelUsage(30_000_000, D("91.234567")),
     "openai/gpt-4o-mini": ModelUsage(12_500_000, D("3.100001")),
@@ -22,7 +23,7 @@ def plan(pricing: dict[str, object], **extra: object) -> Plan:
     return Plan.model_validate({"id": "p1", "name": "P", "pricing": pricing, **extra})
 
 
-def rows(p: Plan, usage: dict[str, ModelUsage] = USAGE, fraction: D = ONE) -> list[tuple[str, D]]:
+def rows(p: Plan, usage: dict[str, ModelUsage] = USAGE, fraction: Fraction = ONE) -> list[tuple[str, D]]:
     return [(ln.description, ln.amount) for ln in plan_lines(p, usage, fraction=fraction)]
 
 
@@ -71,7 +72,7 @@ def test_minimum_commitment_adds_a_true_up_line_only_when_short() -> None:
 def test_proration_scales_fees_allowances_and_minimum_but_not_usage() -> None:
     pricing = {"type": "subscription", "monthly_fee": "49", "included_tokens": 40_000_000,
                "overage_per_million": "1.5"}
-    ten_of_thirty = D(10) / D(30)
+    ten_of_thirty = Fraction(10, 30)
     # fee 49/3 = 16.333..; included 13,333,333 (rounded down); overage 29,166,667 tokens x 1.5 = 43.7500005
     assert rows(plan(pricing, minimum_commitment="90"), fraction=ten_of_thirty) == [
         ("subscription fee", D("16.33")), ("overage beyond 13,333,333 included tokens", D("43.75"))]

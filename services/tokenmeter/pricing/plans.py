@@ -18,7 +18,7 @@ tests/pricing/test_plans.py):
   line brings the invoice to the minimum.
 
 Proration: a plan in force for only part of a period is evaluated with
-``fraction`` = days in force / days in the period. Fixed fees, included
+``fraction`` = days in force / days in the period (an exact Fraction). Fixed fees, included
 tokens and credits, and the minimum are multiplied by it (included tokens
 rounded down to whole tokens); usage charges are not (the usage passed in is
 already only the usage of those days).
@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from itertools import pairwise
 from typing import Annotated, Literal
 
@@ -139,7 +140,7 @@ class ModelUsage:
     list_cost: Decimal  # exact, from the rated windows
 
 
-def plan_lines(plan: Plan, usage: Mapping[str, ModelUsage], *, fraction: Decimal = Decimal(1)) -> list[Line]:
+def plan_lines(plan: Plan, usage: Mapping[str, ModelUsage], *, fraction: Fraction = Fraction(1)) -> list[Line]:
     """Invoice lines for ``usage`` (model label -> usage) under ``plan`` in force for ``fraction`` of the period."""
     cur = plan.currency
     p = plan.pricing
@@ -153,7 +154,8 @@ def plan_lines(plan: Plan, usage: Mapping[str, ModelUsage], *, fraction: Decimal
             lines.append(line(f"discount {_plain(p.discount_percent)} %", 1, "discount",
                               -list_total * p.discount_percent / 100, cur))
     elif isinstance(p, Subscription):
-        lines = [line("subscription fee", fraction, "month", p.monthly_fee, cur)]
+        lines = [line("subscription fee", _dec(fraction), "month", p.monthly_fee, cur,
+                      exact_amount=_scale(p.monthly_fee, fraction))]
         lines += _subscription_usage(p, tokens, list_total, fraction, cur)
     elif isinstance(p, Tiered):
         tiers = [Tier(t.up_to_tokens, t.price_per_million, t.flat_fee) for t in p.tiers]
@@ -165,31 +167,41 @@ def plan_lines(plan: Plan, usage: Mapping[str, ModelUsage], *, fraction: Decimal
         blocks, amount = package(tokens, p.block_tokens, p.block_price)
         lines = [line(f"{p.block_tokens:,} token blocks", blocks, "block", p.block_price, cur, exact_amount=amount)]
     if plan.minimum_commitment is not None:
-        minimum = plan.minimum_commitment * fraction
+        minimum = _scale(plan.minimum_commitment, fraction)
         billed = sum((ln.amount for ln in lines), ZERO)
         if billed < minimum:
             lines.append(line("minimum commitment true-up", 1, "true-up", minimum - billed, cur))
     return lines
 
 
-def _subscription_usage(p: Subscription, tokens: int, list_total: Decimal, fraction: Decimal,
+def _subscription_usage(p: Subscription, tokens: int, list_total: Decimal, fraction: Fraction,
                         cur: str) -> list[Line]:
     out = []
     if p.included_tokens:
-        included = int(p.included_tokens * fraction)  # whole tokens, rounded down
+        included = p.included_tokens * fraction.numerator // fraction.denominator  # whole tokens, rounded down
         over = max(0, tokens - included)
         if over:
             assert p.overage_per_million is not None  # enforced by the model
             out.append(line(f"overage beyond {included:,} included tokens", Decimal(over) / MILLION, "1M tokens",
                             p.overage_per_million, cur))
     elif p.included_credit:
-        credit = p.included_credit * fraction
+        credit = _scale(p.included_credit, fraction)
         if list_total > credit:
             out.append(line(f"usage beyond {_plain(credit)} {cur} included credit", 1, "usage",
                             list_total - credit, cur))
     else:
         out.append(line("usage at list price", 1, "usage", list_total, cur))
     return out
+
+
+def _scale(amount: Decimal, fraction: Fraction) -> Decimal:
+    """``amount * fraction``: exact when the fraction is whole, else to 28 significant digits
+    (far below the minor unit the line is rounded to)."""
+    return amount * fraction.numerator / fraction.denominator
+
+
+def _dec(fraction: Fraction) -> Decimal:
+    return Decimal(fraction.numerator) / Decimal(fraction.denominator)
 
 
 def _plain(d: Decimal) -> str:

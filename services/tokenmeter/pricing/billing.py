@@ -1,0 +1,105 @@
+"""Billing periods, which plan is in force when, and the invoice of a period. Pure.
+
+Periods are calendar months in UTC (``2026-11`` is [2026-11-01, 2026-12-01)).
+A tenant's assignments are cut to the period; each piece is a *span* billed
+under its plan with ``fraction`` = days of the span / days of the month
+(pricing.plans prorates fixed fees, allowances and minimums by it). Days
+without any assignment are billed under the default plan, when one is given,
+else not at all (and reported as uncovered).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from fractions import Fraction
+
+from tokenmeter.errors import TokenmeterError
+from tokenmeter.pricing.invoice import Invoice, Line, invoice
+from tokenmeter.pricing.plans import ModelUsage, Plan, PlansFile, plan_lines
+
+_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+class BillingError(TokenmeterError):
+    """A period, plan or assignment that cannot be billed; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    name: str  # "2026-11"
+    start: date
+    end: date  # exclusive
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    def ms(self, day: date) -> int:
+        return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+def month(name: str) -> Period:
+    """``YYYY-MM`` -> the calendar month in UTC. Raises ``BillingError`` on any other form."""
+    m = _PERIOD.match(name)
+    if not m:
+        raise BillingError(f"period {name!r} must look like 2026-11 (a calendar month)")
+    year, mon = int(m[1]), int(m[2])
+    end = date(year + (mon == 12), 1 if mon == 12 else mon + 1, 1)
+    return Period(name, date(year, mon, 1), end)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    plan: Plan
+    start: date
+    end: date  # exclusive
+    fraction: Fraction
+
+
+def spans(plans: PlansFile, tenant: str, period: Period, default_plan: str | None = None) -> list[Span]:
+    """The plans in force for ``tenant`` during ``period``, in order, covering it with the default if given."""
+    by_id = {p.id: p for p in plans.plans}
+    if default_plan is not None and default_plan not in by_id:
+        raise BillingError(f"default plan {default_plan!r} is not in the plans file")
+    pieces: list[tuple[date, date, str]] = []
+    for a in sorted((a for a in plans.assignments if a.tenant == tenant), key=lambda a: a.effective_from):
+        start = max(a.effective_from, period.start)
+        end = min(a.effective_to or period.end, period.end)
+        if start < end:
+            pieces.append((start, end, a.plan))
+    if default_plan is not None:
+        gaps, cursor = [], period.start
+        for start, end, _ in pieces:
+            if cursor < start:
+                gaps.append((cursor, start, default_plan))
+            cursor = max(cursor, end)
+        if cursor < period.end:
+            gaps.append((cursor, period.end, default_plan))
+        pieces = sorted(pieces + gaps)
+    return [Span(by_id[plan], start, end, Fraction((end - start).days, period.days)) for start, end, plan in pieces]
+
+
+def bill(tenant: str, period: Period, plan_spans: list[Span],
+         usage_of: Callable[[date, date], Mapping[str, ModelUsage]]) -> Invoice:
+    """The invoice: each span's plan applied to that span's usage (``usage_of(start, end)``).
+
+    All spans must share one currency. With more than one span, each line is
+    prefixed by its plan and dates, so a mid-period change reads as two blocks.
+    """
+    if not plan_spans:
+        raise BillingError(f"tenant {tenant!r} has no plan in force during {period.name}")
+    currencies = {s.plan.currency for s in plan_spans}
+    if len(currencies) > 1:
+        raise BillingError(f"{tenant!r} changes currency within {period.name} ({sorted(currencies)}): not billable "
+                           "on one invoice")
+    lines: list[Line] = []
+    for span in plan_spans:
+        for ln in plan_lines(span.plan, usage_of(span.start, span.end), fraction=span.fraction):
+            if len(plan_spans) > 1:
+                label = f"{span.plan.name} {span.start.isoformat()}..{span.end.isoformat()}: "
+                ln = Line(label + ln.description, ln.quantity, ln.unit, ln.unit_price, ln.exact_amount, ln.amount)
+            lines.append(ln)
+    return invoice(tenant, period.name, currencies.pop(), lines)
