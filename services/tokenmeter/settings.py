@@ -93,6 +93,8 @@ class StreamSettings(BaseSettings):
                                            description="how soon a dead worker's partitions move")
     faults_dir: Path | None = Field(default=None, description="fault-injection switches (chaos suite only)")
     price_book: Path | None = Field(default=None, description="YAML/JSON price book; default: the built-in one")
+    plans: Path | None = Field(default=None, description="YAML/JSON plans file; default: list price for everyone")
+    default_plan: str | None = Field(default=None, description="plan id for days a tenant has no assignment")
 
     @field_validator("window_seconds")
     @classmethod

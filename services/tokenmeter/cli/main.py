@@ -274,6 +274,102 @@ def reconcile(from_: str, to: str, tenant: str | None, repair: bool, metrics_fil
         sys.exit(1)
 
 
+@cli.command("invoice")
+@click.option("--tenant", required=True)
+@click.option("--period", default=None, help="calendar month, e.g. 2026-11 (default: the current month)")
+@click.option("--estimate", is_flag=True, help="month-to-date estimate of the current period")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--store", is_flag=True, help="also store the lines in ClickHouse (invoice_lines)")
+def invoice_cmd(tenant: str, period: str | None, estimate: bool, fmt: str, store: bool) -> None:
+    """Compute a tenant's invoice for a month from ClickHouse and the plan(s) in force.
+
+    Plans come from TOKENMETER_PLANS (schemas/plans.v1.schema.json); without it everyone is on
+    list-price pay-as-you-go. In embedded mode stop the worker first (it owns the files).
+    """
+    import time
+    from datetime import UTC, datetime
+
+    from tokenmeter.pricing import render
+    from tokenmeter.pricing.billing import BillingError, bill, month, spans
+    from tokenmeter.storage.clickhouse import connect
+
+    settings = _settings()
+    now = datetime.now(UTC)
+    try:
+        p = month(period or now.strftime("%Y-%m"))
+        plans, default_plan = _plans(settings)
+    except TokenmeterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db = connect(settings.clickhouse)
+    unpriced: list[str] = []
+    try:
+        def usage_of(start: Any, end: Any) -> dict[str, Any]:
+            return _period_usage(db, tenant, p.ms(start), p.ms(end), unpriced)
+
+        try:
+            inv = bill(tenant, p, spans(plans, tenant, p, default_plan), usage_of)
+        except BillingError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if store:
+            _store_invoice(db, inv, int(time.time() * 1000), estimate)
+    finally:
+        db.close()
+    for model in unpriced:
+        click.echo(f"warning: {model} has usage without a list price in {p.name}: counted, not billed", err=True)
+    out = {"table": lambda: render.as_table(inv, estimate=estimate), "json": lambda: render.as_json(
+        inv, estimate=estimate), "csv": lambda: render.as_csv(inv)}[fmt]()
+    click.echo(out.rstrip("\n"))
+
+
+def _plans(settings: Settings) -> tuple[Any, str | None]:
+    from pathlib import Path
+
+    import yaml
+    from pydantic import ValidationError
+
+    from tokenmeter.pricing.billing import BillingError
+    from tokenmeter.pricing.plans import PlansFile
+
+    path: Path | None = settings.stream.plans
+    if path is None:
+        doc = {"plans": [{"id": "list", "name": "Pay as you go", "pricing": {"type": "pay_as_you_go"}}]}
+        return PlansFile.model_validate(doc), "list"
+    try:
+        return PlansFile.model_validate(yaml.safe_load(path.read_text())), settings.stream.default_plan
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise BillingError(f"{path}: invalid plans file: {exc}") from exc
+
+
+def _period_usage(db: Any, tenant: str, from_ms: int, to_ms: int, unpriced: list[str]) -> dict[str, Any]:
+    from decimal import Decimal
+
+    from tokenmeter.pricing.plans import ModelUsage
+    from tokenmeter.storage.queries import period_usage
+
+    usage = {}
+    for provider, model, tokens, cost, currencies in db.query(*period_usage(tenant, from_ms, to_ms)):
+        if "XXX" in currencies:
+            unpriced.append(f"{provider}/{model}")
+        usage[f"{provider}/{model}"] = ModelUsage(int(tokens), Decimal(cost))
+    return usage
+
+
+def _store_invoice(db: Any, inv: Any, issued_ms: int, estimate: bool) -> None:
+    from decimal import Decimal
+
+    from tokenmeter.storage.rows import from_ms
+
+    columns = ("tenant", "period", "issued_at", "line_no", "description", "quantity", "unit", "unit_price",
+               "exact_amount", "amount", "currency", "estimate")
+    def fit(d: Any) -> Any:  # Decimal(38, 12): prorated figures can carry 28 digits
+        return d.quantize(Decimal("1e-12"))
+
+    rows = [[inv.tenant, inv.period, from_ms(issued_ms), i, ln.description, fit(ln.quantity), ln.unit,
+             fit(ln.unit_price), fit(ln.exact_amount), ln.amount, inv.currency, estimate]
+            for i, ln in enumerate(inv.lines, start=1)]
+    db.insert("invoice_lines", rows, columns)
+
+
 @cli.group()
 def prices() -> None:
     """Price books: import from real catalogs, check a book."""

@@ -59,3 +59,13 @@ def stored_windows(from_ms: int, to_ms: int, tenant: str | None = None) -> Query
         f"FROM usage_windows FINAL WHERE {_window_filter(tenant)}"
     )
     return sql, _range_params(from_ms, to_ms, tenant)
+
+
+def period_usage(tenant: str, from_ms: int, to_ms: int) -> Query:
+    """Tokens and exact list money per (provider, model) of one tenant, windows starting in [from, to)."""
+    tokens = " + ".join(f"sum({c})" for c in TOKEN_CLASSES)
+    sql = (
+        f"SELECT provider, model, {tokens} AS tokens, sum(cost_total) AS cost, groupUniqArray(currency) "
+        f"FROM usage_windows FINAL WHERE {_window_filter(tenant)} GROUP BY provider, model ORDER BY provider, model"
+    )
+    return sql, _range_params(from_ms, to_ms, tenant)

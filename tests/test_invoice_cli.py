@@ -1,0 +1,84 @@
+"""``tokenmeter invoice`` end to end: rated windows in ClickHouse -> plan -> printed and stored invoice."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.clickhouse
+
+PLANS = """
+version: 1
+plans:
+  - {id: payg, name: Pay as you go, pricing: {type: pay_as_you_go, discount_percent: "10"}}
+  - id: pro
+    name: Pro
+    pricing: {type: subscription, monthly_fee: "300", included_tokens: 30000000, overage_per_million: "2"}
+assignments:
+  - {tenant: acme, plan: payg, effective_from: 2026-01-01, effective_to: 2026-11-21}
+  - {tenant: acme, plan: pro, effective_from: 2026-11-21}
+"""
+
+
+def window(day: int, model: str, tokens: int, cost: str) -> str:
+    start = f"2026-11-{day:02d} 10:00:00"
+    return (f"('acme', '{start}', '{start}', 'openai', '{model}', 'standard', 1, 1, {tokens}, {cost}, {cost}, "
+            "'USD', 1)")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    plans = tmp_path / "plans.yaml"
+    plans.write_text(PLANS)
+    return {**os.environ, "CLICKHOUSE_URL": f"chdb://{tmp_path / 'ch'}", "CLICKHOUSE_DATABASE": "inv",
+            "TOKENMETER_PLANS": str(plans)}
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tokenmeter", "--log-level", "warning", *args], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_invoice_for_a_month_with_a_plan_change(env: dict[str, str]) -> None:
+    assert cli(env, "migrate").returncode == 0
+    rows = ", ".join([window(3, "gpt-4o", 5_000_000, "20.5"), window(15, "gpt-4o-mini", 3_000_000, "0.9"),
+                      window(25, "gpt-4o", 34_000_000, "100")])
+    insert = ("INSERT INTO usage_windows (tenant, window_start, window_end, provider, model, service_tier, "
+              f"requests, events, input_tokens, input_cost, cost_total, currency, version) VALUES {rows}")
+    assert cli(env, "sql", insert).returncode == 0
+
+    out = cli(env, "invoice", "--tenant", "acme", "--period", "2026-11", "--format", "json", "--store")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert [(ln["description"], ln["amount"]) for ln in doc["lines"]] == [
+        ("Pay as you go 2026-11-01..2026-11-21: openai/gpt-4o usage at list price", "20.50"),
+        ("Pay as you go 2026-11-01..2026-11-21: openai/gpt-4o-mini usage at list price", "0.90"),
+        ("Pay as you go 2026-11-01..2026-11-21: discount 10 %", "-2.14"),          # 10 % of 21.40
+        ("Pro 2026-11-21..2026-12-01: subscription fee", "100.00"),                # 300 x 10/30
+        ("Pro 2026-11-21..2026-12-01: overage beyond 10,000,000 included tokens", "48.00"),  # 24M x $2
+    ]
+    assert doc["total"] == "167.26"
+
+    stored = cli(env, "sql", "SELECT count(), sum(amount) FROM invoice_lines WHERE tenant = 'acme'")
+    row = json.loads(stored.stdout.splitlines()[0])
+    assert (row["count()"], Decimal(row["sum(amount)"])) == (5, Decimal("167.26"))
+
+    table = cli(env, "invoice", "--tenant", "acme", "--period", "2026-11")
+    assert table.stdout.splitlines()[0] == "Invoice acme 2026-11 (USD)"
+    assert table.stdout.splitlines()[-1].split() == ["TOTAL", "167.26"]
+    csv = cli(env, "invoice", "--tenant", "acme", "--period", "2026-11", "--format", "csv")
+    assert csv.stdout.splitlines()[-1] == "acme,2026-11,TOTAL,,,,167.26,USD"
+
+
+def test_bad_period_and_unknown_tenant_are_clear_errors(env: dict[str, str]) -> None:
+    assert cli(env, "migrate").returncode == 0
+    bad = cli(env, "invoice", "--tenant", "acme", "--period", "2026-13")
+    assert bad.returncode == 1 and "period '2026-13' must look like 2026-11" in bad.stderr
+    nobody = cli(env, "invoice", "--tenant", "nobody", "--period", "2026-11")
+    assert nobody.returncode == 1 and "tenant 'nobody' has no plan in force during 2026-11" in nobody.stderr
