@@ -82,3 +82,38 @@ def test_bad_period_and_unknown_tenant_are_clear_errors(env: dict[str, str]) -> 
     assert bad.returncode == 1 and "period '2026-13' must look like 2026-11" in bad.stderr
     nobody = cli(env, "invoice", "--tenant", "nobody", "--period", "2026-11")
     assert nobody.returncode == 1 and "tenant 'nobody' has no plan in force during 2026-11" in nobody.stderr
+
+
+def test_price_trend_table_and_charts(env: dict[str, str], tmp_path: Path) -> None:
+    out = cli(env, "prices", "trend", "--model", "o3", "--chart", str(tmp_path / "o3.svg"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[:4] == [
+        "openai/o3 list price, USD per 1M tokens",
+        "from        to                 input  cached_input        output",
+        "2025-04-16  2025-06-10            10           0.5            40",
+        "2025-06-10  (current)              2           0.5             8",
+    ]
+    assert (tmp_path / "o3.svg").read_text().lstrip().startswith("<?xml")
+    png = cli(env, "prices", "trend", "--model", "gpt-4o", "--chart", str(tmp_path / "g.png"))
+    assert png.returncode == 0 and (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = cli(env, "prices", "trend", "--model", "nope")
+    assert missing.returncode == 1 and "'nope' is listed by 0 providers" in missing.stderr
+
+
+def test_cost_trend_and_plan_comparison_on_real_rows(env: dict[str, str], tmp_path: Path) -> None:
+    assert cli(env, "migrate").returncode == 0
+    rows = ", ".join([window(3, "gpt-4o", 5_000_000, "20.5"), window(25, "gpt-4o", 34_000_000, "100")])
+    insert = ("INSERT INTO usage_windows (tenant, window_start, window_end, provider, model, service_tier, "
+              f"requests, events, input_tokens, input_cost, cost_total, currency, version) VALUES {rows}")
+    assert cli(env, "sql", insert).returncode == 0
+    trend = cli(env, "usage", "cost-trend", "--tenant", "acme", "--chart", str(tmp_path / "c.png"))
+    assert trend.stdout.splitlines()[1].split() == ["2026-11", "39,000,000", "120.500000000000", "3.089744"]
+    compare = cli(env, "plans", "compare", "--tenant", "acme", "--months", "2", "--through", "2026-11")
+    assert compare.returncode == 0, compare.stderr
+    lines = compare.stdout.splitlines()
+    assert lines[0] == "acme: 2026-10..2026-11 under each plan, cheapest first"
+    # 39M tokens, $120.50 at list: PAYG -10 % = 108.45; Pro = 300 + 9M x $2 = 318 (and 300 for empty October)
+    assert lines[1].split()[:3] == ["payg", "108.45", "USD"]
+    assert lines[2].split()[:3] == ["pro", "618.00", "USD"]
+    # break-even: 108.45 f = 600 + (39 f - 30) x 2  ->  f = 540 / 30.45
+    assert lines[2].endswith("break-even: 17.7340x usage")

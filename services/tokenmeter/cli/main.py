@@ -400,6 +400,40 @@ def prices_import(source: str, providers: tuple[str, ...], out: str, report: boo
     click.echo(f"prices import: source={source} models={result.imported} skipped={len(result.skipped)} out={out}")
 
 
+@prices.command("trend")
+@click.option("--model", required=True, help="model or alias")
+@click.option("--provider", default=None, help="needed when several providers list the model")
+@click.option("--chart", type=click.Path(dir_okay=False), default=None, help="also draw it (.png or .svg)")
+def prices_trend(model: str, provider: str | None, chart: str | None) -> None:
+    """A model's list price per token class over time, from the price book in use."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from tokenmeter.pricing.catalog import load_price_book
+    from tokenmeter.pricing.reports import price_trend
+
+    book = load_price_book(_settings().stream.price_book)
+    providers = [provider] if provider else sorted({m.provider for m in book.models()})
+    found = [(p, price_trend(book, p, model)) for p in providers]
+    found = [(p, points) for p, points in found if points]
+    if len(found) != 1:
+        raise click.ClickException(f"{model!r} is listed by {len(found)} providers in the book"
+                                   + (f" ({', '.join(p for p, _ in found)}): pass --provider" if found else ""))
+    prov, points = found[0]
+    classes = [c for c in TOKEN_CLASSES if any(c in p.per_million for p in points)]
+    click.echo(f"{prov}/{model} list price, USD per 1M tokens")
+    click.echo("  ".join(["from      ", "to        ", *(f"{c.removesuffix('_tokens'):>12}" for c in classes)]))
+    for p in points:
+        cells = [f"{p.per_million[c].normalize():>12f}" if c in p.per_million else f"{'-':>12}" for c in classes]
+        click.echo("  ".join([p.effective_from.isoformat(), (p.effective_to.isoformat() if p.effective_to
+                                                              else "(current) "), *cells]))
+    if chart:
+        from tokenmeter.cli.charts import price_trend_chart
+
+        price_trend_chart(f"{prov}/{model}", points, Path(chart), datetime.now(UTC).date())
+        click.echo(f"chart: {chart}")
+
+
 @prices.command("check")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def prices_check(path: str) -> None:
@@ -415,6 +449,85 @@ def prices_check(path: str) -> None:
         raise click.ClickException(str(exc)) from exc
     models = list(book.models())
     click.echo(f"prices check: ok models={len(models)} periods={sum(len(m.periods) for m in models)}")
+
+
+@cli.group()
+def usage() -> None:
+    """Reports over stored usage."""
+
+
+@usage.command("cost-trend")
+@click.option("--tenant", required=True)
+@click.option("--chart", type=click.Path(dir_okay=False), default=None, help="also draw it (.png or .svg)")
+def usage_cost_trend(tenant: str, chart: str | None) -> None:
+    """What the tenant actually paid per 1M tokens, by month (list-rated money / tokens)."""
+    from pathlib import Path
+
+    from tokenmeter.pricing.reports import cost_trend
+    from tokenmeter.storage.clickhouse import connect
+    from tokenmeter.storage.queries import monthly_cost
+
+    db = connect(_settings().clickhouse)
+    try:
+        points = cost_trend([(m, int(t), c) for m, t, c in db.query(*monthly_cost(tenant))])
+    finally:
+        db.close()
+    click.echo(f"{'month':<8}  {'tokens':>14}  {'money':>16}  {'per 1M tokens':>14}")
+    for p in points:
+        per = f"{p.per_million:.6f}" if p.per_million is not None else "-"
+        click.echo(f"{p.month:<8}  {p.tokens:>14,}  {p.money:>16f}  {per:>14}")
+    if chart:
+        from tokenmeter.cli.charts import cost_trend_chart
+
+        cost_trend_chart(tenant, points, Path(chart))
+        click.echo(f"chart: {chart}")
+
+
+@cli.group()
+def plans() -> None:
+    """Plans: compare what a tenant's real usage would cost under each."""
+
+
+@plans.command("compare")
+@click.option("--tenant", required=True)
+@click.option("--months", default=3, show_default=True, type=click.IntRange(1, 36))
+@click.option("--through", default=None, help="last month compared, e.g. 2026-11 (default: the previous month)")
+@click.option("--chart", type=click.Path(dir_okay=False), default=None, help="also draw it (.png or .svg)")
+def plans_compare(tenant: str, months: int, through: str | None, chart: str | None) -> None:
+    """Each available plan on the tenant's real usage of the last months, cheapest first, with break-even."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    from tokenmeter.pricing.billing import month
+    from tokenmeter.pricing.reports import compare_plans
+    from tokenmeter.storage.clickhouse import connect
+
+    settings = _settings()
+    try:
+        last = month(through or (datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).strftime("%Y-%m"))
+        available, _ = _plans(settings)
+    except TokenmeterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    periods = [last]
+    while len(periods) < months:
+        periods.insert(0, month((periods[0].start - timedelta(days=1)).strftime("%Y-%m")))
+    db = connect(settings.clickhouse)
+    unpriced: list[str] = []
+    try:
+        usage = [_period_usage(db, tenant, p.ms(p.start), p.ms(p.end), unpriced) for p in periods]
+    finally:
+        db.close()
+    results = compare_plans(available.plans, usage)
+    click.echo(f"{tenant}: {periods[0].name}..{periods[-1].name} under each plan, cheapest first")
+    for r in results:
+        even = "-" if r.break_even is None else f"{r.break_even}x usage"
+        monthly = " ".join(f"{m:f}" for m in r.monthly)
+        click.echo(f"{r.plan.id:<16} {r.total:>12f} {r.plan.currency}  months: {monthly}  break-even: {even}")
+    if chart:
+        from tokenmeter.cli.charts import plans_chart
+
+        plans_chart(tenant, results, Path(chart))
+        click.echo(f"chart: {chart}")
 
 
 @cli.command("check-config")

@@ -69,3 +69,13 @@ def period_usage(tenant: str, from_ms: int, to_ms: int) -> Query:
         f"FROM usage_windows FINAL WHERE {_window_filter(tenant)} GROUP BY provider, model ORDER BY provider, model"
     )
     return sql, _range_params(from_ms, to_ms, tenant)
+
+
+def monthly_cost(tenant: str) -> Query:
+    """(month, tokens, exact money) of one tenant, every month it has windows in."""
+    tokens = " + ".join(f"sum({c})" for c in TOKEN_CLASSES)
+    sql = (
+        f"SELECT formatDateTime(window_start, '%Y-%m') AS month, {tokens} AS tokens, sum(cost_total) AS cost "
+        "FROM usage_windows FINAL WHERE tenant = {tenant:String} GROUP BY month ORDER BY month"
+    )
+    return sql, {"tenant": tenant}
