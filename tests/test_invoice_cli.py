@@ -57,8 +57,8 @@ def test_invoice_for_a_month_with_a_plan_change(env: dict[str, str]) -> None:
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert [(ln["description"], ln["amount"]) for ln in doc["lines"]] == [
-        ("Pay as you go 2026-11-01..2026-11-21: openai/gpt-4o usage at list price", "20.50"),
-        ("Pay as you go 2026-11-01..2026-11-21: openai/gpt-4o-mini usage at list price", "0.90"),
+        ("Pay as you go 2026-11-01..2026-11-21: openai/gpt-4o metered usage", "20.50"),
+        ("Pay as you go 2026-11-01..2026-11-21: openai/gpt-4o-mini metered usage", "0.90"),
         ("Pay as you go 2026-11-01..2026-11-21: discount 10 %", "-2.14"),          # 10 % of 21.40
         ("Pro 2026-11-21..2026-12-01: subscription fee", "100.00"),                # 300 x 10/30
         ("Pro 2026-11-21..2026-12-01: overage beyond 10,000,000 included tokens", "48.00"),  # 24M x $2

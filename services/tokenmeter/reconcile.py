@@ -98,7 +98,8 @@ def compare(recomputed: dict[WindowKey, Totals], stored: dict[WindowKey, Totals]
 
 def _price(prices: PriceBook, key: WindowKey) -> ModelPrice | None:
     """The price the meter used for this window: in force at its start, for its service tier."""
-    return prices.lookup(key.provider, key.model, key.start_ms, service_tier=key.service_tier, band=key.band)
+    return prices.lookup(key.provider, key.model, key.start_ms, service_tier=key.service_tier, band=key.band,
+                         tenant=key.tenant)
 
 
 def corrected_value(drift: Drift) -> WindowValue:

@@ -57,7 +57,7 @@ def test_golden_invoice_for_a_mid_month_upgrade() -> None:
     }
     inv = bill("acme", month("2026-11"), spans(PLANS, "acme", month("2026-11")), lambda a, b: usage[(a, b)])
     assert [(ln.description, ln.amount) for ln in inv.lines] == [
-        ("Pay as you go 2026-11-01..2026-11-21: openai/gpt-4o usage at list price", D("41.23")),
+        ("Pay as you go 2026-11-01..2026-11-21: openai/gpt-4o metered usage", D("41.23")),
         ("Pro 2026-11-21..2026-12-01: subscription fee", D("100.00")),             # 300 x 10/30
         ("Pro 2026-11-21..2026-12-01: overage beyond 10,000,000 included tokens", D("8.00")),  # 4M x $2
     ]

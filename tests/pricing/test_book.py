@@ -132,3 +132,43 @@ def test_an_alias_may_not_shadow_another_model() -> None:
                        "periods": [{"effective_from": "2026-01-01", "per_million": {"input_tokens": "1"}}]}]}
     with pytest.raises(PriceBookError, match="a/x is listed twice"):
         PriceBook(PriceBookFile.model_validate(raw))
+
+
+TERMS_YAML = BOOK_YAML + """
+tenants:
+  - tenant: bigco
+    effective_from: 2026-02-01
+    discount_percent: "12.5"
+    models:
+      - {provider: acme, model: m1-2026, per_million: {output_tokens: "5"}}
+  - tenant: tiny
+    effective_from: 2026-01-01
+    effective_to: 2026-02-01
+    models:
+      - {provider: other, model: private-1, per_million: {input_tokens: "9"}}
+"""
+
+
+def test_tenant_terms_win_over_list_prices(tmp_path: Path) -> None:
+    book = PriceBook.from_file(write(tmp_path, TERMS_YAML))
+    feb = int(datetime(2026, 2, 10, tzinfo=UTC).timestamp() * 1000)
+    jan = int(datetime(2026, 1, 10, tzinfo=UTC).timestamp() * 1000)
+    big = book.lookup("acme", "m1", feb, tenant="bigco")
+    assert big is not None and big.per_million == {"input_tokens": D("1.75"), "output_tokens": D(5)}  # 2 - 12.5 %
+    assert book.lookup("acme", "m1", jan, tenant="bigco").per_million["input_tokens"] == D(2)  # type: ignore[union-attr]  # before the terms
+    assert book.lookup("acme", "m1", feb, tenant="someone").per_million["input_tokens"] == D(2)  # type: ignore[union-attr]
+    private = book.lookup("other", "private-1", jan, tenant="tiny")  # a model only this tenant has a price for
+    assert private is not None and private.per_million == {"input_tokens": D(9)}
+    assert book.lookup("other", "private-1", jan) is None
+
+
+def test_a_discount_that_would_break_exactness_is_refused(tmp_path: Path) -> None:
+    text = TERMS_YAML.replace('"12.5"', '"12.35"').replace('input_tokens: "1.5"', 'input_tokens: "0.075"')
+    with pytest.raises(PriceBookError, match=r"12.35 % discount on acme/m1 input_tokens \(0.075\) gives 0.0657375"):
+        PriceBook.from_file(write(tmp_path, text))
+
+
+def test_overlapping_tenant_terms_are_refused(tmp_path: Path) -> None:
+    text = TERMS_YAML + """  - {tenant: bigco, effective_from: 2026-03-01, discount_percent: "5"}\n"""
+    with pytest.raises(PriceBookError, match="tenant 'bigco': terms from 2026-02-01 overlap"):
+        PriceBook.from_file(write(tmp_path, text))

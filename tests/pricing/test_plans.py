@@ -29,8 +29,8 @@ def rows(p: Plan, usage: dict[str, ModelUsage] = USAGE, fraction: Fraction = ONE
 
 def test_pay_as_you_go_at_list_with_a_discount_line() -> None:
     p = plan({"type": "pay_as_you_go", "discount_percent": "12.5"})
-    assert rows(p) == [("openai/gpt-4o usage at list price", D("91.23")),
-                       ("openai/gpt-4o-mini usage at list price", D("3.10")),
+    assert rows(p) == [("openai/gpt-4o metered usage", D("91.23")),
+                       ("openai/gpt-4o-mini metered usage", D("3.10")),
                        ("discount 12.5 %", D("-11.79"))]  # 12.5 % of 94.334568 = 11.791821
     assert invoice("acme", "2026-11", "USD", plan_lines(p, USAGE)).total == D("82.54")
 
@@ -66,7 +66,7 @@ def test_minimum_commitment_adds_a_true_up_line_only_when_short() -> None:
     p = plan({"type": "pay_as_you_go"}, minimum_commitment="150")
     assert rows(p)[-1] == ("minimum commitment true-up", D("55.67"))  # 150 - (91.23 + 3.10)
     assert invoice("acme", "2026-11", "USD", plan_lines(p, USAGE)).total == D("150.00")
-    assert rows(p, {"m": ModelUsage(1, D("200"))}) == [("m usage at list price", D("200.00"))]
+    assert rows(p, {"m": ModelUsage(1, D("200"))}) == [("m metered usage", D("200.00"))]
 
 
 def test_proration_scales_fees_allowances_and_minimum_but_not_usage() -> None:

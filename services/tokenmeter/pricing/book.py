@@ -101,10 +101,40 @@ class ModelEntry(_Strict):
         return self
 
 
+class TenantModelPrice(_Priced):
+    provider: str
+    model: str  # the model's name or an alias
+
+
+class TenantTerms(_Strict):
+    """A tenant's negotiated terms for a span of time: a discount on every list price, and/or
+    per-model prices that replace the (discounted) list price class by class."""
+
+    tenant: str = Field(min_length=1)
+    effective_from: date
+    effective_to: date | None = None
+    discount_percent: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)] = Decimal(0)
+    models: list[TenantModelPrice] = Field(default_factory=list)
+
+
 class PriceBookFile(_Strict):
     version: int = Field(1, ge=1, le=1)
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     models: list[ModelEntry]
+    tenants: list[TenantTerms] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tenant_terms_do_not_overlap(self) -> PriceBookFile:
+        by_tenant: dict[str, list[TenantTerms]] = {}
+        for t in self.tenants:
+            by_tenant.setdefault(t.tenant, []).append(t)
+        for tenant, terms in by_tenant.items():
+            terms.sort(key=lambda t: t.effective_from)
+            for earlier, later in pairwise(terms):
+                if earlier.effective_to is None or earlier.effective_to > later.effective_from:
+                    raise ValueError(f"tenant {tenant!r}: terms from {earlier.effective_from} overlap the ones "
+                                     f"from {later.effective_from}")
+        return self
 
 
 def _ms(day: date) -> int:
@@ -126,6 +156,27 @@ class PriceBook:
                 if key in self._entries:
                     raise PriceBookError(f"{entry.provider}/{name} is listed twice (as a model or an alias)")
                 self._entries[key] = (entry, starts)
+        self._terms: dict[str, list[TenantTerms]] = {}
+        for terms in sorted(book.tenants, key=lambda t: t.effective_from):
+            self._terms.setdefault(terms.tenant, []).append(terms)
+            self._check_discount_is_exact(terms)
+
+    def _check_discount_is_exact(self, terms: TenantTerms) -> None:
+        """A discounted price must still be exact to 6 decimals per 1M tokens (money stays exact)."""
+        if not terms.discount_percent:
+            return
+        for entry in self.book.models:
+            for period in entry.periods:
+                priced = [*period.per_million.items(), ("per_request", period.per_request)]
+                for v in (*period.service_tiers.values(), *period.cliffs):
+                    priced += v.per_million.items()
+                for token_class, price in priced:
+                    discounted = price * (100 - terms.discount_percent) / 100
+                    if discounted != discounted.quantize(Decimal("0.000001")):
+                        raise PriceBookError(
+                            f"tenant {terms.tenant!r}: a {terms.discount_percent} % discount on {entry.provider}/"
+                            f"{entry.model} {token_class} ({price}) gives {discounted}, more than 6 decimals per 1M "
+                            "tokens; give that tenant a per-model price instead")
 
     @classmethod
     def from_file(cls, path: Path) -> PriceBook:
@@ -158,10 +209,43 @@ class PriceBook:
             return None
         return period
 
+    def terms(self, tenant: str, at_ms: int) -> TenantTerms | None:
+        for t in self._terms.get(tenant, ()):
+            if _ms(t.effective_from) <= at_ms and (t.effective_to is None or at_ms < _ms(t.effective_to)):
+                return t
+        return None
+
     def lookup(self, provider: str, model: str, at_ms: int, *, service_tier: str = "standard",
-               input_side_tokens: int = 0, band: int | None = None) -> ModelPrice | None:
+               input_side_tokens: int = 0, band: int | None = None, tenant: str | None = None) -> ModelPrice | None:
         """The price in force; cliffs apply for a request of ``input_side_tokens``, or, when ``band``
-        is given, the first ``band`` cliffs (a window already knows its band)."""
+        is given, the first ``band`` cliffs (a window already knows its band). With ``tenant``, its
+        terms in force win: the discount applies to every class, then its per-model prices replace
+        classes. A tenant price for a model the book does not list is still a price."""
+        price = self._list_price(provider, model, at_ms, service_tier=service_tier,
+                                 input_side_tokens=input_side_tokens, band=band)
+        terms = self.terms(tenant, at_ms) if tenant is not None else None
+        if terms is None:
+            return price
+        prices = dict(price.per_million) if price is not None else {}
+        per_request = price.per_request if price is not None else Decimal(0)
+        if terms.discount_percent:
+            keep = (100 - terms.discount_percent) / 100
+            prices = {c: (p * keep).normalize() for c, p in prices.items()}
+            per_request = per_request * keep
+        names = self._names(provider, model)
+        for override in terms.models:
+            if override.provider == provider and override.model in names:
+                prices.update(override.per_million)
+        if not prices:
+            return None
+        return ModelPrice(provider, model, self.book.currency, prices, per_request)
+
+    def _names(self, provider: str, model: str) -> set[str]:
+        found = self._entries.get((provider, model))
+        return {model} if found is None else {found[0].model, *found[0].aliases}
+
+    def _list_price(self, provider: str, model: str, at_ms: int, *, service_tier: str,
+                    input_side_tokens: int, band: int | None) -> ModelPrice | None:
         period = self.period(provider, model, at_ms)
         if period is None:
             return None

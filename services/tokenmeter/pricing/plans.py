@@ -5,7 +5,8 @@ Input is a period's usage per model: tokens and their exact list-price cost
 rounded once. Semantics, one per plan type (worked examples in
 tests/pricing/test_plans.py):
 
-- ``pay_as_you_go``: one line per model at list price; a discount is one
+- ``pay_as_you_go``: one line per model at the book price (list, or the tenant's terms from the
+  price book); a plan discount is one
   negative line of ``discount_percent`` of the exact list subtotal.
 - ``subscription``: a fee line; ``included_tokens`` are free and only tokens
   beyond them are billed at ``overage_per_million``; or ``included_credit``
@@ -148,7 +149,7 @@ def plan_lines(plan: Plan, usage: Mapping[str, ModelUsage], *, fraction: Fractio
     list_total = sum((u.list_cost for u in usage.values()), ZERO)
     lines: list[Line]
     if isinstance(p, PayAsYouGo):
-        lines = [line(f"{model} usage at list price", Decimal(u.tokens) / MILLION, "1M tokens",
+        lines = [line(f"{model} metered usage", Decimal(u.tokens) / MILLION, "1M tokens",
                       _per_million(u), cur, exact_amount=u.list_cost) for model, u in sorted(usage.items())]
         if p.discount_percent:
             lines.append(line(f"discount {_plain(p.discount_percent)} %", 1, "discount",
@@ -190,7 +191,7 @@ def _subscription_usage(p: Subscription, tokens: int, list_total: Decimal, fract
             out.append(line(f"usage beyond {_plain(credit)} {cur} included credit", 1, "usage",
                             list_total - credit, cur))
     else:
-        out.append(line("usage at list price", 1, "usage", list_total, cur))
+        out.append(line("metered usage", 1, "usage", list_total, cur))
     return out
 
 

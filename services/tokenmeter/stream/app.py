@@ -197,7 +197,7 @@ def build_app(
         for ev in result.counted:
             if record_ms > window_end(window_start(ev.time_ms, window_ms), window_ms):
                 metrics.EVENTS_LATE.inc()
-            if prices.lookup(ev.data.provider, ev.data.model, ev.time_ms) is None:
+            if prices.lookup(ev.data.provider, ev.data.model, ev.time_ms, tenant=ev.subject) is None:
                 metrics.EVENTS_UNPRICED.inc()
         for token_class, n in zip(TOKEN_CLASSES, _sum_tokens(result.counted), strict=True):
             if n:
@@ -221,7 +221,7 @@ def build_app(
             # Windows never straddle a price change: changes take effect at UTC midnight, and
             # window sizes divide a day (settings), so the price at the window's start is the price.
             price = prices.lookup(key.provider, key.model, key.start_ms, service_tier=key.service_tier,
-                                  band=key.band)
+                                  band=key.band, tenant=key.tenant)
             rated = rate(value.tokens, value.requests, price)
             await windows_topic.send(key=raw_key, value=snapshot_message(key, value, rated, window_ms, now_ms))
             metrics.SNAPSHOTS_EMITTED.inc()
