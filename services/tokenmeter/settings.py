@@ -111,6 +111,8 @@ class StreamSettings(BaseSettings):
             raise ValueError("TOKENMETER_DEDUPE_HORIZON_SECONDS must be >= TOKENMETER_LATENESS_HORIZON_SECONDS")
         return self
 
+    budget_interval_seconds: float = Field(default=60.0, ge=0, description="budget checks (0: off)")
+
     def topic(self, name: str) -> str:
         return f"{self.namespace}{name}"
 
@@ -129,6 +131,10 @@ class StreamSettings(BaseSettings):
     @property
     def dlq_topic(self) -> str:
         return self.topic("usage.events.dlq")
+
+    @property
+    def alerts_topic(self) -> str:
+        return self.topic("usage.alerts")
 
     @property
     def meter_app_id(self) -> str:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.clickhouse
 
 
 def test_migrations_are_numbered_and_idempotent(clickhouse: ClickHouse) -> None:
-    assert [m.version for m in load_migrations()] == [1, 2, 3, 4, 5, 6, 7]
+    assert [m.version for m in load_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert migrate(clickhouse) == []
     [(key,)] = clickhouse.query("SELECT sorting_key FROM system.tables WHERE database = currentDatabase() "
                                 "AND name = 'usage_windows'")

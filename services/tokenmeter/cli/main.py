@@ -322,35 +322,17 @@ def invoice_cmd(tenant: str, period: str | None, estimate: bool, fmt: str, store
 
 
 def _plans(settings: Settings) -> tuple[Any, str | None]:
-    from pathlib import Path
+    from tokenmeter.pricing.catalog import load_plans
 
-    import yaml
-    from pydantic import ValidationError
-
-    from tokenmeter.pricing.billing import BillingError
-    from tokenmeter.pricing.plans import PlansFile
-
-    path: Path | None = settings.stream.plans
-    if path is None:
-        doc = {"plans": [{"id": "list", "name": "Pay as you go", "pricing": {"type": "pay_as_you_go"}}]}
-        return PlansFile.model_validate(doc), "list"
-    try:
-        return PlansFile.model_validate(yaml.safe_load(path.read_text())), settings.stream.default_plan
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
-        raise BillingError(f"{path}: invalid plans file: {exc}") from exc
+    return load_plans(settings.stream.plans, settings.stream.default_plan)
 
 
 def _period_usage(db: Any, tenant: str, from_ms: int, to_ms: int, unpriced: list[str]) -> dict[str, Any]:
-    from decimal import Decimal
-
-    from tokenmeter.pricing.plans import ModelUsage
     from tokenmeter.storage.queries import period_usage
+    from tokenmeter.storage.rows import model_usage
 
-    usage = {}
-    for provider, model, tokens, cost, currencies in db.query(*period_usage(tenant, from_ms, to_ms)):
-        if "XXX" in currencies:
-            unpriced.append(f"{provider}/{model}")
-        usage[f"{provider}/{model}"] = ModelUsage(int(tokens), Decimal(cost))
+    usage, missing = model_usage(db.query(*period_usage(tenant, from_ms, to_ms)))
+    unpriced.extend(missing)
     return usage
 
 

@@ -68,3 +68,5 @@ INPUT_GAP_RECORDS = Counter(
     "tokenmeter_input_gap_records_total", "Records the meter read itself to fill holes left by the consumer.")
 INPUT_GAP_LOST = Counter(
     "tokenmeter_input_gap_lost_total", "Records of a hole already deleted by retention before they were metered.")
+BUDGET_ALERTS = Counter(
+    "tokenmeter_budget_alerts_total", "Budget thresholds reached and alerted on usage.alerts, by level.", ["level"])

@@ -97,6 +97,14 @@ class Plan(_Strict):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     pricing: Pricing
     minimum_commitment: Money | None = None
+    budget_soft: Money | None = Field(default=None, description="alert when the month-to-date bill reaches it")
+    budget_hard: Money | None = Field(default=None, description="alert (level hard) when the bill reaches it")
+
+    @model_validator(mode="after")
+    def _soft_below_hard(self) -> Plan:
+        if self.budget_soft is not None and self.budget_hard is not None and self.budget_soft > self.budget_hard:
+            raise ValueError("budget_soft must not exceed budget_hard")
+        return self
 
 
 class Assignment(_Strict):

@@ -79,3 +79,13 @@ def monthly_cost(tenant: str) -> Query:
         "FROM usage_windows FINAL WHERE tenant = {tenant:String} GROUP BY month ORDER BY month"
     )
     return sql, {"tenant": tenant}
+
+
+def active_tenants(from_ms: int, to_ms: int) -> Query:
+    """Tenants with any window starting in [from, to)."""
+    sql = f"SELECT DISTINCT tenant FROM usage_windows WHERE {_window_filter(None)} ORDER BY tenant"
+    return sql, _range_params(from_ms, to_ms, None)
+
+
+def alerts_sent(period: str) -> Query:
+    return "SELECT tenant, level FROM budget_alerts FINAL WHERE period = {period:String}", {"period": period}

@@ -48,3 +48,15 @@ def window_row(msg: dict[str, Any]) -> list[Any]:
         *(Decimal(c) for c in msg["costs"]), Decimal(msg["request_cost"]), Decimal(msg["cost_total"]),
         msg["currency"], msg["unpriced"], msg["version"], from_ms(msg["emitted_at_ms"]),
     ]
+
+
+def model_usage(rows: list[tuple[Any, ...]]) -> tuple[dict[str, Any], list[str]]:
+    """Rows of ``queries.period_usage`` -> ({"provider/model": ModelUsage}, models with unpriced usage)."""
+    from tokenmeter.pricing.plans import ModelUsage
+
+    usage, unpriced = {}, []
+    for provider, model, tokens, cost, currencies in rows:
+        if "XXX" in currencies:
+            unpriced.append(f"{provider}/{model}")
+        usage[f"{provider}/{model}"] = ModelUsage(int(tokens), Decimal(cost))
+    return usage, unpriced

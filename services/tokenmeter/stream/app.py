@@ -27,11 +27,13 @@ from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
 from tokenmeter.faults import NO_FAULTS, Faults
 from tokenmeter.observability import metrics
 from tokenmeter.pricing.book import PriceBook, input_side_tokens
+from tokenmeter.pricing.catalog import load_plans
 from tokenmeter.pricing.rating import rate
 from tokenmeter.settings import Settings
 from tokenmeter.storage.clickhouse import ClickHouse
 from tokenmeter.storage.queries import tenant_totals
 from tokenmeter.storage.rows import COST_COLUMNS
+from tokenmeter.stream.budgets import BudgetWatch
 from tokenmeter.stream.core import MeterCore, is_window_key
 from tokenmeter.stream.dlq import dlq_message
 from tokenmeter.stream.expiry import Expiry
@@ -236,6 +238,14 @@ def build_app(
         @app.task
         async def run_sink() -> None:
             await sink.run()
+
+        if st.budget_interval_seconds > 0:
+            plans, default_plan = load_plans(st.plans, st.default_plan)
+            watch = BudgetWatch(kafka, st, db, plans, default_plan, clock=clock)
+
+            @app.task
+            async def run_budget_watch() -> None:
+                await watch.run()
 
     if web:
         @app.page("/metrics")

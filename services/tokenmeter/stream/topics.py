@@ -18,7 +18,7 @@ class TopicError(TokenmeterError):
 
 
 def topic_names(stream: StreamSettings) -> list[str]:
-    return [stream.events_topic, stream.accepted_topic, stream.windows_topic, stream.dlq_topic]
+    return [stream.events_topic, stream.accepted_topic, stream.windows_topic, stream.dlq_topic, stream.alerts_topic]
 
 
 def topic_configs(stream: StreamSettings, name: str) -> dict[str, str]:
