@@ -117,3 +117,18 @@ def test_cost_trend_and_plan_comparison_on_real_rows(env: dict[str, str], tmp_pa
     assert lines[2].split()[:3] == ["pro", "618.00", "USD"]
     # break-even: 108.45 f = 600 + (39 f - 30) x 2  ->  f = 540 / 30.45
     assert lines[2].endswith("break-even: 17.7340x usage")
+
+
+def test_prices_import_from_both_catalogs_writes_a_valid_book(env: dict[str, str], tmp_path: Path) -> None:
+    excerpt = Path(__file__).parent / "pricing" / "litellm-prices-excerpt.json"
+    out = cli(env, "prices", "import", "--from", "litellm", "--file", str(excerpt), "--effective-from",
+              "2026-12-01", "--out", str(tmp_path / "ll.yaml"), "--report")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == f"prices import: source=litellm models=6 skipped=13 out={tmp_path / 'll.yaml'}"
+    assert sum(line.startswith("skipped: ") for line in out.stdout.splitlines()) == 13
+    assert cli(env, "prices", "check", str(tmp_path / "ll.yaml")).stdout == "prices check: ok models=6 periods=6\n"
+    gp = cli(env, "prices", "import", "--provider", "openai", "--out", str(tmp_path / "gp.yaml"))
+    assert gp.returncode == 0 and "source=genai-prices models=" in gp.stdout
+    assert cli(env, "prices", "check", str(tmp_path / "gp.yaml")).returncode == 0
+    nofile = cli(env, "prices", "import", "--from", "litellm", "--out", str(tmp_path / "x.yaml"))
+    assert nofile.returncode == 2 and "--from litellm needs --file" in nofile.stderr

@@ -358,21 +358,38 @@ def prices() -> None:
 
 
 @prices.command("import")
-@click.option("--from", "source", type=click.Choice(["genai-prices"]), default="genai-prices", show_default=True,
-              help="catalog to read (genai-prices: the data bundled with the pinned package)")
+@click.option("--from", "source", type=click.Choice(["genai-prices", "litellm"]), default="genai-prices",
+              show_default=True, help="genai-prices: the data bundled with the pinned package; litellm: --file")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="LiteLLM's model_prices_and_context_window.json (with --from litellm)")
+@click.option("--effective-from", default=None, help="date the LiteLLM prices take effect (default: today, UTC)")
 @click.option("--provider", "providers", multiple=True, help="only these providers (repeatable; default all)")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="YAML book to write")
 @click.option("--report", is_flag=True, help="list every price, constraint or alias that was not imported")
-def prices_import(source: str, providers: tuple[str, ...], out: str, report: bool) -> None:
+def prices_import(source: str, path: str | None, effective_from: str | None, providers: tuple[str, ...], out: str,
+                  report: bool) -> None:
     """Write a price book (schemas/price-book.v1.schema.json) from a public catalog."""
+    from datetime import UTC, date, datetime
     from pathlib import Path
 
     import yaml
 
     from tokenmeter.pricing.book import PriceBook
-    from tokenmeter.pricing.importers import from_genai_prices
+    from tokenmeter.pricing.importers import from_genai_prices, from_litellm
 
-    book, result = from_genai_prices(set(providers) or None)
+    if source == "litellm":
+        if path is None:
+            raise click.BadParameter("--from litellm needs --file (the price map JSON)", param_hint="--file")
+        try:
+            start = date.fromisoformat(effective_from) if effective_from else datetime.now(UTC).date()
+        except ValueError as exc:
+            raise click.BadParameter(f"{effective_from!r} is not a date like 2026-12-01",
+                                     param_hint="--effective-from") from exc
+        book, result = from_litellm(Path(path).read_bytes(), start)
+        if providers:
+            book = book.model_copy(update={"models": [m for m in book.models if m.provider in providers]})
+    else:
+        book, result = from_genai_prices(set(providers) or None)
     PriceBook(book)  # the same validation a worker applies on load: duplicates, overlaps
     doc = book.model_dump(mode="json", exclude_defaults=True)
     Path(out).write_text(yaml.safe_dump({"version": 1, **doc}, sort_keys=False, allow_unicode=True))
