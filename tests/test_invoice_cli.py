@@ -124,7 +124,8 @@ def test_prices_import_from_both_catalogs_writes_a_valid_book(env: dict[str, str
     out = cli(env, "prices", "import", "--from", "litellm", "--file", str(excerpt), "--effective-from",
               "2026-12-01", "--out", str(tmp_path / "ll.yaml"), "--report")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[-1] == f"prices import: source=litellm models=6 skipped=13 out={tmp_path / 'll.yaml'}"
+    book = tmp_path / "ll.yaml"
+    assert out.stdout.splitlines()[-1] == f"prices import: source=litellm models=6 skipped=13 out={book}"
     assert sum(line.startswith("skipped: ") for line in out.stdout.splitlines()) == 13
     assert cli(env, "prices", "check", str(tmp_path / "ll.yaml")).stdout == "prices check: ok models=6 periods=6\n"
     gp = cli(env, "prices", "import", "--provider", "openai", "--out", str(tmp_path / "gp.yaml"))
