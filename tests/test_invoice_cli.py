@@ -133,3 +133,27 @@ def test_prices_import_from_both_catalogs_writes_a_valid_book(env: dict[str, str
     assert cli(env, "prices", "check", str(tmp_path / "gp.yaml")).returncode == 0
     nofile = cli(env, "prices", "import", "--from", "litellm", "--out", str(tmp_path / "x.yaml"))
     assert nofile.returncode == 2 and "--from litellm needs --file" in nofile.stderr
+
+
+def test_prepaid_credit_carries_over_stored_invoices(env: dict[str, str], tmp_path: Path) -> None:
+    plans = tmp_path / "credit.yaml"
+    plans.write_text("""
+plans: [{id: payg, name: PAYG, pricing: {type: pay_as_you_go}}]
+assignments: [{tenant: acme, plan: payg, effective_from: 2026-01-01}]
+credits: [{id: welcome, tenant: acme, amount: "100", granted_on: 2026-10-01}]
+""")
+    env = {**env, "TOKENMETER_PLANS": str(plans)}
+    assert cli(env, "migrate").returncode == 0
+    rows = ", ".join([window(3, "gpt-4o", 1_000, "70"), window(3, "gpt-4o-mini", 1_000, "0")]).replace(
+        "2026-11-03", "2026-10-03")
+    rows += ", " + window(5, "gpt-4o", 1_000, "50")
+    insert = ("INSERT INTO usage_windows (tenant, window_start, window_end, provider, model, service_tier, "
+              f"requests, events, input_tokens, input_cost, cost_total, currency, version) VALUES {rows}")
+    assert cli(env, "sql", insert).returncode == 0
+    october = json.loads(cli(env, "invoice", "--tenant", "acme", "--period", "2026-10", "--format", "json",
+                              "--store").stdout)
+    assert october["total"] == "0.00"  # $70 of usage, all from the $100 credit
+    november = json.loads(cli(env, "invoice", "--tenant", "acme", "--period", "2026-11", "--format", "json").stdout)
+    assert [(ln["description"], ln["amount"]) for ln in november["lines"]] == [
+        ("openai/gpt-4o metered usage", "50.00"), ("prepaid credit welcome", "-30.00")]  # $30 left of $100
+    assert november["total"] == "20.00"

@@ -74,3 +74,31 @@ def test_splitting_usage_into_windows_never_changes_the_invoice(window_tokens: l
     one = bill("acme", month("2026-10"), [s], lambda a, b: {"m": whole})
     many = bill("acme", month("2026-10"), [s], lambda a, b: {"m": summed})
     assert one == many
+
+
+def test_golden_prepaid_credit_that_expires_inside_the_period() -> None:
+    plans = PlansFile.model_validate({
+        "plans": [{"id": "payg", "name": "PAYG", "pricing": {"type": "pay_as_you_go"}}],
+        "assignments": [{"tenant": "acme", "plan": "payg", "effective_from": "2026-01-01"}],
+        "credits": [
+            {"id": "c1", "tenant": "acme", "amount": "50", "granted_on": "2026-10-01", "expires_on": "2026-11-16"},
+            {"id": "c2", "tenant": "acme", "amount": "30", "granted_on": "2026-11-10"},
+        ],
+    })
+    nov = month("2026-11")
+    usage = {date(2026, 11, 1): D(25), date(2026, 11, 10): D(20), date(2026, 11, 16): D(60)}
+    inv = bill("acme", nov, spans(plans, "acme", nov), lambda a, b: {"openai/gpt-4o": ModelUsage(1, usage[a])},
+               credits=plans.credits)
+    assert [(ln.description, ln.amount) for ln in inv.lines] == [
+        ("PAYG 2026-11-01..2026-11-10: openai/gpt-4o metered usage", D("25.00")),
+        ("PAYG 2026-11-01..2026-11-10: prepaid credit c1", D("-25.00")),
+        ("PAYG 2026-11-10..2026-11-16: openai/gpt-4o metered usage", D("20.00")),
+        ("PAYG 2026-11-10..2026-11-16: prepaid credit c1", D("-20.00")),   # c1 expires first, so it goes first
+        ("PAYG 2026-11-16..2026-12-01: openai/gpt-4o metered usage", D("60.00")),
+        ("PAYG 2026-11-16..2026-12-01: prepaid credit c2", D("-30.00")),   # c1's last $5 expired unused
+    ]
+    assert inv.total == D("30.00")
+    # What earlier invoices used is not available again.
+    again = bill("acme", nov, spans(plans, "acme", nov), lambda a, b: {"m": ModelUsage(1, usage[a])},
+                 credits=plans.credits, used_before={"c1": D(40)})
+    assert [ln.amount for ln in again.lines if "credit" in ln.description] == [D("-10.00"), D("-20.00"), D("-10.00")]

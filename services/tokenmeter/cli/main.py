@@ -284,7 +284,8 @@ def invoice_cmd(tenant: str, period: str | None, estimate: bool, fmt: str, store
     """Compute a tenant's invoice for a month from ClickHouse and the plan(s) in force.
 
     Plans come from TOKENMETER_PLANS (schemas/plans.v1.schema.json); without it everyone is on
-    list-price pay-as-you-go. In embedded mode stop the worker first (it owns the files).
+    list-price pay-as-you-go. Prepaid credits draw down from what earlier *stored* invoices left
+    (issue each month with --store). In embedded mode stop the worker first (it owns the files).
     """
     import time
     from datetime import UTC, datetime
@@ -292,6 +293,7 @@ def invoice_cmd(tenant: str, period: str | None, estimate: bool, fmt: str, store
     from tokenmeter.pricing import render
     from tokenmeter.pricing.billing import BillingError, bill, month, spans
     from tokenmeter.storage.clickhouse import connect
+    from tokenmeter.storage.queries import credits_used_before
 
     settings = _settings()
     now = datetime.now(UTC)
@@ -306,8 +308,10 @@ def invoice_cmd(tenant: str, period: str | None, estimate: bool, fmt: str, store
         def usage_of(start: Any, end: Any) -> dict[str, Any]:
             return _period_usage(db, tenant, p.ms(start), p.ms(end), unpriced)
 
+        used = {c: u for c, u in db.query(*credits_used_before(tenant, p.name))} if plans.credits else {}
         try:
-            inv = bill(tenant, p, spans(plans, tenant, p, default_plan), usage_of)
+            inv = bill(tenant, p, spans(plans, tenant, p, default_plan), usage_of, credits=plans.credits,
+                       used_before=used)
         except BillingError as exc:
             raise click.ClickException(str(exc)) from exc
         if store:

@@ -1,6 +1,11 @@
 """Billing periods, which plan is in force when, and the invoice of a period. Pure.
 
 Periods are calendar months in UTC (``2026-11`` is [2026-11-01, 2026-12-01)).
+Prepaid credits: spans are also cut where a credit starts or expires, so every
+span has one set of usable credits; a span's rounded lines are then drawn down
+from those credits, the one expiring first first (ties by id), as one negative
+line per credit ("prepaid credit <id>"). ``used_before`` says how much of each
+credit earlier invoices consumed.
 A tenant's assignments are cut to the period; each piece is a *span* billed
 under its plan with ``fraction`` = days of the span / days of the month
 (pricing.plans prorates fixed fees, allowances and minimums by it). Days
@@ -11,14 +16,16 @@ else not at all (and reported as uncovered).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from fractions import Fraction
+from itertools import pairwise
 
 from tokenmeter.errors import TokenmeterError
-from tokenmeter.pricing.invoice import Invoice, Line, invoice
-from tokenmeter.pricing.plans import ModelUsage, Plan, PlansFile, plan_lines
+from tokenmeter.pricing.invoice import Invoice, Line, invoice, line
+from tokenmeter.pricing.plans import CreditGrant, ModelUsage, Plan, PlansFile, plan_lines
 
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -82,8 +89,18 @@ def spans(plans: PlansFile, tenant: str, period: Period, default_plan: str | Non
     return [Span(by_id[plan], start, end, Fraction((end - start).days, period.days)) for start, end, plan in pieces]
 
 
+def cut(plan_spans: list[Span], period: Period, at: Sequence[date]) -> list[Span]:
+    """``plan_spans`` split at every date of ``at`` that falls strictly inside one (fractions follow)."""
+    out = []
+    for s in plan_spans:
+        edges = [s.start, *sorted({d for d in at if s.start < d < s.end}), s.end]
+        out += [Span(s.plan, a, b, Fraction((b - a).days, period.days)) for a, b in pairwise(edges)]
+    return out
+
+
 def bill(tenant: str, period: Period, plan_spans: list[Span],
-         usage_of: Callable[[date, date], Mapping[str, ModelUsage]]) -> Invoice:
+         usage_of: Callable[[date, date], Mapping[str, ModelUsage]], *,
+         credits: Sequence[CreditGrant] = (), used_before: Mapping[str, Decimal] | None = None) -> Invoice:
     """The invoice: each span's plan applied to that span's usage (``usage_of(start, end)``).
 
     All spans must share one currency. With more than one span, each line is
@@ -95,11 +112,24 @@ def bill(tenant: str, period: Period, plan_spans: list[Span],
     if len(currencies) > 1:
         raise BillingError(f"{tenant!r} changes currency within {period.name} ({sorted(currencies)}): not billable "
                            "on one invoice")
+    currency = currencies.pop()
+    grants = sorted((g for g in credits if g.tenant == tenant and g.currency == currency),
+                    key=lambda g: (g.expires_on or date.max, g.id))
+    if grants:
+        plan_spans = cut(plan_spans, period, [d for g in grants for d in (g.granted_on, g.expires_on) if d])
+    balance = {g.id: g.amount - (used_before or {}).get(g.id, Decimal(0)) for g in grants}
     lines: list[Line] = []
     for span in plan_spans:
-        for ln in plan_lines(span.plan, usage_of(span.start, span.end), fraction=span.fraction):
-            if len(plan_spans) > 1:
-                label = f"{span.plan.name} {span.start.isoformat()}..{span.end.isoformat()}: "
-                ln = Line(label + ln.description, ln.quantity, ln.unit, ln.unit_price, ln.exact_amount, ln.amount)
-            lines.append(ln)
-    return invoice(tenant, period.name, currencies.pop(), lines)
+        label = f"{span.plan.name} {span.start.isoformat()}..{span.end.isoformat()}: " if len(plan_spans) > 1 else ""
+        span_lines = [Line(label + ln.description, ln.quantity, ln.unit, ln.unit_price, ln.exact_amount, ln.amount)
+                      for ln in plan_lines(span.plan, usage_of(span.start, span.end), fraction=span.fraction)]
+        due = sum((ln.amount for ln in span_lines), Decimal(0))
+        for g in grants:
+            usable = g.granted_on <= span.start and (g.expires_on is None or span.end <= g.expires_on)
+            take = min(balance[g.id], due) if usable and due > 0 else Decimal(0)
+            if take > 0:
+                span_lines.append(line(f"{label}prepaid credit {g.id}", 1, "credit", -take, currency))
+                balance[g.id] -= take
+                due -= take
+        lines += span_lines
+    return invoice(tenant, period.name, currency, lines)

@@ -116,12 +116,25 @@ class Assignment(_Strict):
     effective_to: date | None = None
 
 
+class CreditGrant(_Strict):
+    """Prepaid credit: ``amount`` a tenant may draw down against charges for days in
+    [granted_on, expires_on). What is left at expiry is forfeited."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    tenant: str = Field(min_length=1)
+    amount: Money
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    granted_on: date
+    expires_on: date | None = None
+
+
 class PlansFile(_Strict):
-    """A plans file: the plans on offer and who is on which, when."""
+    """A plans file: the plans on offer, who is on which when, and prepaid credits."""
 
     version: int = Field(1, ge=1, le=1)
     plans: list[Plan]
     assignments: list[Assignment] = Field(default_factory=list)
+    credits: list[CreditGrant] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> PlansFile:

@@ -89,3 +89,15 @@ def active_tenants(from_ms: int, to_ms: int) -> Query:
 
 def alerts_sent(period: str) -> Query:
     return "SELECT tenant, level FROM budget_alerts FINAL WHERE period = {period:String}", {"period": period}
+
+
+def credits_used_before(tenant: str, period: str) -> Query:
+    """Prepaid credit drawn per credit id by the latest stored (non-estimate) invoice of every earlier period."""
+    sql = (
+        "SELECT extract(description, 'prepaid credit ([A-Za-z0-9_.-]+)$') AS credit, -sum(amount) AS used "
+        "FROM invoice_lines WHERE tenant = {tenant:String} AND period < {period:String} AND NOT estimate "
+        "AND (period, issued_at) IN (SELECT period, max(issued_at) FROM invoice_lines "
+        "WHERE tenant = {tenant:String} AND NOT estimate GROUP BY period) "
+        "AND credit != '' GROUP BY credit"
+    )
+    return sql, {"tenant": tenant, "period": period}

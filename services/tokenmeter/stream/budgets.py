@@ -29,7 +29,7 @@ from tokenmeter.pricing.plans import ModelUsage, PlansFile
 from tokenmeter.settings import KafkaSettings, StreamSettings
 from tokenmeter.storage.clickhouse import ClickHouse
 from tokenmeter.storage.errors import StorageError
-from tokenmeter.storage.queries import active_tenants, alerts_sent, period_usage
+from tokenmeter.storage.queries import active_tenants, alerts_sent, credits_used_before, period_usage
 from tokenmeter.storage.rows import from_ms, model_usage
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,12 @@ class BudgetWatch:
         for s in plan_spans:
             rows = await self._db.aquery(*period_usage(tenant, period.ms(s.start), period.ms(s.end)))
             usage[(s.start, s.end)] = model_usage(rows)[0]
+        used = {}
+        if self._plans.credits:
+            used = {c: u for c, u in await self._db.aquery(*credits_used_before(tenant, period.name))}
         try:
-            estimate = bill(tenant, period, plan_spans, lambda a, b: usage[(a, b)])
+            estimate = bill(tenant, period, plan_spans, lambda a, b: usage[(a, b)], credits=self._plans.credits,
+                            used_before=used)
         except BillingError as exc:
             log.warning("budget: cannot estimate %s: %s", tenant, exc)
             return []
