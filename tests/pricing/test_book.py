@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from genai_prices import Usage, calc_price
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tokenmeter.pricing.book import PriceBook, PriceBookFile
 from tokenmeter.pricing.errors import PriceBookError
@@ -172,3 +174,28 @@ def test_overlapping_tenant_terms_are_refused(tmp_path: Path) -> None:
     text = TERMS_YAML + """  - {tenant: bigco, effective_from: 2026-03-01, discount_percent: "5"}\n"""
     with pytest.raises(PriceBookError, match="tenant 'bigco': terms from 2026-02-01 overlap"):
         PriceBook.from_file(write(tmp_path, text))
+
+
+@given(st.lists(st.tuples(st.integers(0, 400), st.integers(1, 60), st.booleans()), min_size=1, max_size=8),
+       st.lists(st.integers(-10, 900), min_size=1, max_size=20))
+def test_effective_dated_lookup_finds_the_one_period_containing_the_instant(
+        raw: list[tuple[int, int, bool]], days: list[int]) -> None:
+    from datetime import date, timedelta
+
+    base = date(2026, 1, 1)
+    periods, cursor = [], 0
+    for gap, length, open_end in raw:  # non-overlapping by construction, with gaps; only the last may be open
+        start = cursor + gap % 30
+        periods.append((start, None if open_end and len(periods) == len(raw) - 1 else start + length))
+        cursor = start + length
+    entry = {"provider": "p", "model": "m", "periods": [
+        {"effective_from": str(base + timedelta(days=s)),
+         "effective_to": None if e is None else str(base + timedelta(days=e)),
+         "per_million": {"input_tokens": str(i + 1)}} for i, (s, e) in enumerate(periods)]}
+    book = PriceBook(PriceBookFile.model_validate({"models": [entry]}))
+    for day in days:
+        at_ms = int(datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp() * 1000) + day * 86_400_000
+        containing = [i for i, (s, e) in enumerate(periods) if s <= day and (e is None or day < e)]
+        assert len(containing) <= 1
+        price = book.lookup("p", "m", at_ms)
+        assert (price.per_million["input_tokens"] if price else None) == (D(containing[0] + 1) if containing else None)
