@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokenmeter.pricing.billing import BillingError, bill, month, spans
+from tokenmeter.pricing.billing import BillingError, anchor_day, bill, month, spans
 from tokenmeter.pricing.plans import ModelUsage, PlansFile
 
 D = Decimal
@@ -102,3 +102,20 @@ def test_golden_prepaid_credit_that_expires_inside_the_period() -> None:
     again = bill("acme", nov, spans(plans, "acme", nov), lambda a, b: {"m": ModelUsage(1, usage[a])},
                  credits=plans.credits, used_before={"c1": D(40)})
     assert [ln.amount for ln in again.lines if "credit" in ln.description] == [D("-10.00"), D("-20.00"), D("-10.00")]
+
+
+def test_anniversary_billing_runs_from_the_day_the_tenant_joined() -> None:
+    plans = PlansFile.model_validate({
+        "plans": [{"id": "team", "name": "Team", "billing_period": "anniversary",
+                   "pricing": {"type": "subscription", "monthly_fee": "90"}}],
+        "assignments": [{"tenant": "acme", "plan": "team", "effective_from": "2026-03-15"},
+                        {"tenant": "late", "plan": "team", "effective_from": "2026-01-31"}],
+    })
+    assert anchor_day(plans, "acme") == 15 and anchor_day(plans, "late") == 28 and anchor_day(plans, "x") == 1
+    nov = month("2026-11", anchor_day(plans, "acme"))
+    assert (nov.start, nov.end, nov.days) == (date(2026, 11, 15), date(2026, 12, 15), 30)
+    inv = bill("acme", nov, spans(plans, "acme", nov), lambda a, b: {})
+    assert [(ln.description, ln.amount) for ln in inv.lines] == [("subscription fee", D("90.00")),  # a full month
+                                                                 ("metered usage", D("0.00"))]
+    with pytest.raises(BillingError, match=r"anchor day 29 must be 1\.\.28"):
+        month("2026-11", 29)

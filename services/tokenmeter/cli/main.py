@@ -291,15 +291,15 @@ def invoice_cmd(tenant: str, period: str | None, estimate: bool, fmt: str, store
     from datetime import UTC, datetime
 
     from tokenmeter.pricing import render
-    from tokenmeter.pricing.billing import BillingError, bill, month, spans
+    from tokenmeter.pricing.billing import BillingError, anchor_day, bill, month, spans
     from tokenmeter.storage.clickhouse import connect
     from tokenmeter.storage.queries import credits_used_before
 
     settings = _settings()
     now = datetime.now(UTC)
     try:
-        p = month(period or now.strftime("%Y-%m"))
         plans, default_plan = _plans(settings)
+        p = month(period or now.strftime("%Y-%m"), anchor_day(plans, tenant))
     except TokenmeterError as exc:
         raise click.ClickException(str(exc)) from exc
     db = connect(settings.clickhouse)

@@ -1,6 +1,8 @@
 """Billing periods, which plan is in force when, and the invoice of a period. Pure.
 
-Periods are calendar months in UTC (``2026-11`` is [2026-11-01, 2026-12-01)).
+Periods are calendar months in UTC (``2026-11`` is [2026-11-01, 2026-12-01)), or
+anniversary months: a plan with ``billing_period: anniversary`` bills from the day
+of month the tenant joined (``2026-11`` is then e.g. [2026-11-15, 2026-12-15)).
 Prepaid credits: spans are also cut where a credit starts or expires, so every
 span has one set of usable credits; a span's rounded lines are then drawn down
 from those credits, the one expiring first first (ties by id), as one negative
@@ -48,14 +50,27 @@ class Period:
         return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
-def month(name: str) -> Period:
-    """``YYYY-MM`` -> the calendar month in UTC. Raises ``BillingError`` on any other form."""
+def month(name: str, anchor_day: int = 1) -> Period:
+    """``YYYY-MM`` -> that month in UTC, from ``anchor_day`` to the same day of the next month
+    (1: the calendar month). Raises ``BillingError`` on any other form."""
     m = _PERIOD.match(name)
     if not m:
         raise BillingError(f"period {name!r} must look like 2026-11 (a calendar month)")
+    if not 1 <= anchor_day <= 28:
+        raise BillingError(f"anchor day {anchor_day} must be 1..28 (every month has it)")
     year, mon = int(m[1]), int(m[2])
-    end = date(year + (mon == 12), 1 if mon == 12 else mon + 1, 1)
-    return Period(name, date(year, mon, 1), end)
+    end = date(year + (mon == 12), 1 if mon == 12 else mon + 1, anchor_day)
+    return Period(name, date(year, mon, anchor_day), end)
+
+
+def anchor_day(plans: PlansFile, tenant: str) -> int:
+    """1 for calendar billing; for anniversary billing, the day of month the tenant's first
+    assignment began (days 29-31 bill from the 28th, so every month has the day)."""
+    first = min((a for a in plans.assignments if a.tenant == tenant), key=lambda a: a.effective_from, default=None)
+    if first is None:
+        return 1
+    plan = next(p for p in plans.plans if p.id == first.plan)
+    return min(first.effective_from.day, 28) if plan.billing_period == "anniversary" else 1
 
 
 @dataclass(frozen=True, slots=True)

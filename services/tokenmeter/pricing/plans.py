@@ -97,6 +97,8 @@ class Plan(_Strict):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     pricing: Pricing
     minimum_commitment: Money | None = None
+    billing_period: Literal["calendar", "anniversary"] = Field(
+        default="calendar", description="calendar months, or months from the day the tenant joined")
     budget_soft: Money | None = Field(default=None, description="alert when the month-to-date bill reaches it")
     budget_hard: Money | None = Field(default=None, description="alert (level hard) when the bill reaches it")
 
