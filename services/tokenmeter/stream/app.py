@@ -100,6 +100,7 @@ def build_app(
 
     dirty: set[bytes] = set()
     sweep = {"pending": True}  # after start-up and every recovery, re-publish every window
+
     def price_band(event: UsageEvent) -> int:
         d = event.data
         return prices.band(d.provider, d.model, event.time_ms, input_side_tokens(event.token_counts()))
