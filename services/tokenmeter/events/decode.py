@@ -21,11 +21,12 @@ from tokenmeter.events.models import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_MESS
 Decoded = tuple[int, UsageEvent | Rejection]
 
 
-def decode_message(value: bytes | None, key: bytes | None) -> list[Decoded]:
+def decode_message(value: bytes | None, key: bytes | None, *, keyed: bool = True) -> list[Decoded]:
     """Decode one Kafka message into ``(index, event-or-rejection)`` pairs, in order.
 
     A message that cannot be split into events yields one rejection with
-    index 0. Never raises for any input bytes.
+    index 0. Never raises for any input bytes. ``keyed=False`` skips the key
+    check (an HTTP body has no key; its events may be of several tenants).
     """
     raw = value or b""
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -35,11 +36,11 @@ def decode_message(value: bytes | None, key: bytes | None) -> list[Decoded]:
     except orjson.JSONDecodeError as exc:
         return [(0, _whole(e.UNDECODABLE, f"not UTF-8 JSON: {exc}", raw))]
     if isinstance(doc, dict):
-        return [(0, _decode_one(doc, raw, key, index=None))]
+        return [(0, _decode_one(doc, raw, key, index=None, keyed=keyed))]
     if isinstance(doc, list):
         if len(doc) > MAX_BATCH_EVENTS:
             return [(0, _whole(e.BATCH_TOO_LARGE, f"{len(doc)} events; limit {MAX_BATCH_EVENTS}", raw))]
-        return [(i, _decode_one(item, None, key, index=i)) for i, item in enumerate(doc)]
+        return [(i, _decode_one(item, None, key, index=i, keyed=keyed)) for i, item in enumerate(doc)]
     return [(0, _whole(e.NOT_AN_EVENT, f"expected an object or array, got {type(doc).__name__}", raw))]
 
 
@@ -47,7 +48,8 @@ def _whole(reason: str, message: str, raw: bytes) -> Rejection:
     return Rejection(reason=reason, errors=(FieldError("", message),), raw=raw)
 
 
-def _decode_one(doc: Any, raw: bytes | None, key: bytes | None, index: int | None) -> UsageEvent | Rejection:
+def _decode_one(doc: Any, raw: bytes | None, key: bytes | None, index: int | None, *,
+                keyed: bool = True) -> UsageEvent | Rejection:
     if raw is None:
         raw = orjson.dumps(doc)
     event_id, tenant = _identity(doc)
@@ -61,7 +63,7 @@ def _decode_one(doc: Any, raw: bytes | None, key: bytes | None, index: int | Non
         event = UsageEvent.model_validate(doc)
     except ValidationError as exc:
         return Rejection(e.SCHEMA_VIOLATION, tuple(_field_errors(exc)), raw, index, event_id, tenant)
-    if key is None or key != event.subject.encode():
+    if keyed and (key is None or key != event.subject.encode()):
         shown = "none" if key is None else key.decode("utf-8", "replace")
         return Rejection(e.KEY_MISMATCH, (FieldError("subject", f"message key {shown!r} is not the subject"),),
                          raw, index, event_id, tenant)

@@ -1,0 +1,1 @@
+"""HTTP API: ingest of usage events (and, later, queries)."""
