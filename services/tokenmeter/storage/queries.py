@@ -101,3 +101,39 @@ def credits_used_before(tenant: str, period: str) -> Query:
         "AND credit != '' GROUP BY credit"
     )
     return sql, {"tenant": tenant, "period": period}
+
+
+BUCKETS: dict[str, str] = {  # window -> ClickHouse bucket expression over window_start (tz bound as a parameter)
+    "minute": "toStartOfMinute(window_start, {tz:String})",
+    "hour": "toStartOfHour(window_start, {tz:String})",
+    "day": "toStartOfDay(window_start, {tz:String})",
+    "month": "toDateTime(toStartOfMonth(window_start, {tz:String}), {tz:String})",
+}
+GROUPS = ("provider", "model", "service_tier", "token_class")
+
+
+def usage_series(tenant: str, from_ms: int, to_ms: int, window: str, group_by: tuple[str, ...], tz: str) -> Query:
+    """Tokens and exact money per bucket (and per group), for one tenant, windows starting in [from, to).
+
+    ``window`` and ``group_by`` must come from BUCKETS and GROUPS (only those identifiers ever reach
+    the SQL text); every value is bound. Grouping by token_class reads the by-class view.
+    """
+    if window not in BUCKETS:
+        raise ValueError(f"window must be one of {sorted(BUCKETS)}")
+    unknown = [g for g in group_by if g not in GROUPS]
+    if unknown:
+        raise ValueError(f"cannot group by {unknown}; allowed: {list(GROUPS)}")
+    groups = "".join(f", {g}" for g in group_by)
+    if "token_class" in group_by:
+        measures, source = "sum(tokens) AS tokens, sum(cost) AS cost", "usage_windows_by_class"
+    else:
+        token_sum = " + ".join(f"sum({c})" for c in TOKEN_CLASSES)
+        measures, source = f"{token_sum} AS tokens, sum(cost_total) AS cost", "usage_windows FINAL"
+    bucket = BUCKETS[window]
+    sql = (
+        f"SELECT toUnixTimestamp64Milli(toDateTime64({bucket}, 3)) AS bucket_ms{groups}, {measures}, "
+        f"currency FROM {source} WHERE {_window_filter(tenant)} "
+        f"GROUP BY bucket_ms{groups}, currency HAVING tokens != 0 OR cost != 0 "
+        f"ORDER BY bucket_ms{groups}, currency"
+    )
+    return sql, {**_range_params(from_ms, to_ms, tenant), "tz": tz}
