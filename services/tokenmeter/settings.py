@@ -149,7 +149,8 @@ class HttpSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TOKENMETER_HTTP_", frozen=True, extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = Field(default=6066, ge=0, le=65535)
+    port: int = Field(default=6066, ge=0, le=65535, description="worker pages: /metrics, /v1/totals, /healthz")
+    api_port: int = Field(default=8080, ge=0, le=65535, description="the HTTP API (ingest, usage); 0: off")
 
 
 class Settings(BaseSettings):

@@ -32,6 +32,7 @@ def tokenmeter_env(*, namespace: str, chdb_dir: Path, http_port: int, var_dir: P
         "TOKENMETER_NAMESPACE": namespace,
         "CLICKHOUSE_URL": f"chdb://{chdb_dir}",
         "TOKENMETER_HTTP_PORT": str(http_port),
+        "TOKENMETER_HTTP_API_PORT": str(free_port()),
         "TOKENMETER_VAR_DIR": str(var_dir),
     })
     env.update(extra or {})

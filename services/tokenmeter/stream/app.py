@@ -240,6 +240,13 @@ def build_app(
         async def run_sink() -> None:
             await sink.run()
 
+        if web and settings.http.api_port:
+            @app.task
+            async def run_api() -> None:
+                from tokenmeter.api.app import serve_api
+
+                await serve_api(settings, db)
+
         if st.budget_interval_seconds > 0:
             plans, default_plan = load_plans(st.plans, st.default_plan)
             watch = BudgetWatch(kafka, st, db, plans, default_plan, clock=clock)
