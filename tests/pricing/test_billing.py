@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokenmeter.pricing.billing import BillingError, anchor_day, bill, month, spans
+from tokenmeter.pricing.billing import BillingError, anchor_day, bill, current_period, month, spans
 from tokenmeter.pricing.plans import ModelUsage, PlansFile
 
 D = Decimal
@@ -119,3 +119,17 @@ def test_anniversary_billing_runs_from_the_day_the_tenant_joined() -> None:
                                                                  ("metered usage", D("0.00"))]
     with pytest.raises(BillingError, match=r"anchor day 29 must be 1\.\.28"):
         month("2026-11", 29)
+
+
+def test_the_current_period_follows_the_anchor_day() -> None:
+    plans = PlansFile.model_validate({
+        "plans": [{"id": "team", "name": "Team", "billing_period": "anniversary",
+                   "pricing": {"type": "pay_as_you_go"}}, {"id": "cal", "name": "Cal", "pricing": {
+                       "type": "pay_as_you_go"}}],
+        "assignments": [{"tenant": "acme", "plan": "team", "effective_from": "2026-03-15"},
+                        {"tenant": "bob", "plan": "cal", "effective_from": "2026-03-15"}],
+    })
+    assert current_period(plans, "acme", date(2026, 11, 10)).start == date(2026, 10, 15)
+    assert current_period(plans, "acme", date(2026, 1, 3)).start == date(2025, 12, 15)
+    assert current_period(plans, "acme", date(2026, 11, 15)).start == date(2026, 11, 15)
+    assert current_period(plans, "bob", date(2026, 11, 10)).start == date(2026, 11, 1)

@@ -291,7 +291,7 @@ def invoice_cmd(tenant: str, period: str | None, estimate: bool, fmt: str, store
     from datetime import UTC, datetime
 
     from tokenmeter.pricing import render
-    from tokenmeter.pricing.billing import BillingError, anchor_day, bill, month, spans
+    from tokenmeter.pricing.billing import BillingError, anchor_day, bill, current_period, month, spans
     from tokenmeter.storage.clickhouse import connect
     from tokenmeter.storage.queries import credits_used_before
 
@@ -299,7 +299,7 @@ def invoice_cmd(tenant: str, period: str | None, estimate: bool, fmt: str, store
     now = datetime.now(UTC)
     try:
         plans, default_plan = _plans(settings)
-        p = month(period or now.strftime("%Y-%m"), anchor_day(plans, tenant))
+        p = month(period, anchor_day(plans, tenant)) if period else current_period(plans, tenant, now.date())
     except TokenmeterError as exc:
         raise click.ClickException(str(exc)) from exc
     db = connect(settings.clickhouse)

@@ -73,6 +73,15 @@ def anchor_day(plans: PlansFile, tenant: str) -> int:
     return min(first.effective_from.day, 28) if plan.billing_period == "anniversary" else 1
 
 
+def current_period(plans: PlansFile, tenant: str, today: date) -> Period:
+    """The billing period of ``tenant`` that contains ``today`` (calendar or anniversary)."""
+    anchor = anchor_day(plans, tenant)
+    start_month = date(today.year, today.month, 1)
+    if today.day < anchor:  # still in the period that began last month
+        start_month = date(today.year - (today.month == 1), 12 if today.month == 1 else today.month - 1, 1)
+    return month(start_month.strftime("%Y-%m"), anchor)
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     plan: Plan

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from tokenmeter.observability import metrics
-from tokenmeter.pricing.billing import BillingError, Period, bill, month, spans
+from tokenmeter.pricing.billing import BillingError, Period, bill, current_period, month, spans
 from tokenmeter.pricing.budgets import Alert, reached
 from tokenmeter.pricing.plans import ModelUsage, PlansFile
 from tokenmeter.settings import KafkaSettings, StreamSettings
@@ -59,12 +59,15 @@ class BudgetWatch:
     async def check(self, producer: Any) -> list[Alert]:
         """One round: alert every limit newly reached this month. Returns the alerts sent."""
         now_ms = int(self._clock() * 1000)
-        period = month(datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y-%m"))
-        start_ms, end_ms = period.ms(period.start), period.ms(period.end)
-        tenants = [r[0] for r in await self._db.aquery(*active_tenants(start_ms, end_ms))]
-        done = {(t, level) for t, level in await self._db.aquery(*alerts_sent(period.name))}
+        today = datetime.fromtimestamp(now_ms / 1000, UTC).date()
+        calendar = month(today.strftime("%Y-%m"))
+        # Anniversary periods can start in the previous calendar month: look a month further back.
+        since = month((calendar.start - timedelta(days=1)).strftime("%Y-%m"))
+        tenants = [r[0] for r in await self._db.aquery(*active_tenants(since.ms(since.start), now_ms + 1))]
         sent = []
         for tenant in tenants:
+            period = current_period(self._plans, tenant, today)
+            done = {(t, level) for t, level in await self._db.aquery(*alerts_sent(period.name))}
             for alert in await self._reached(tenant, period):
                 if (alert.tenant, alert.level) in done:
                     continue
