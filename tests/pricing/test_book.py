@@ -199,3 +199,14 @@ def test_effective_dated_lookup_finds_the_one_period_containing_the_instant(
         assert len(containing) <= 1
         price = book.lookup("p", "m", at_ms)
         assert (price.per_million["input_tokens"] if price else None) == (D(containing[0] + 1) if containing else None)
+
+
+def test_is_priced_agrees_with_lookup(tmp_path: Path) -> None:
+    book = PriceBook.from_file(write(tmp_path, TERMS_YAML))
+    days = (datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 10, tzinfo=UTC), datetime(2026, 2, 10, tzinfo=UTC))
+    for day in days:
+        at = int(day.timestamp() * 1000)
+        for provider, model in (("acme", "m1"), ("acme", "m1-2026"), ("other", "private-1"), ("x", "y")):
+            for tenant in (None, "bigco", "tiny"):
+                assert book.is_priced(provider, model, at, tenant=tenant) == (
+                    book.lookup(provider, model, at, tenant=tenant) is not None), (provider, model, day, tenant)

@@ -240,6 +240,14 @@ class PriceBook:
             return None
         return ModelPrice(provider, model, self.book.currency, prices, per_request)
 
+    def is_priced(self, provider: str, model: str, at_ms: int, *, tenant: str | None = None) -> bool:
+        """Whether :meth:`lookup` would find a price (cheap: builds no price object)."""
+        if self.period(provider, model, at_ms) is not None:
+            return True
+        terms = self.terms(tenant, at_ms) if tenant is not None else None
+        names = self._names(provider, model) if terms is not None else set()
+        return terms is not None and any(o.provider == provider and o.model in names for o in terms.models)
+
     def _names(self, provider: str, model: str) -> set[str]:
         found = self._entries.get((provider, model))
         return {model} if found is None else {found[0].model, *found[0].aliases}

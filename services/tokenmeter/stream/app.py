@@ -200,7 +200,7 @@ def build_app(
         for ev in result.counted:
             if record_ms > window_end(window_start(ev.time_ms, window_ms), window_ms):
                 metrics.EVENTS_LATE.inc()
-            if prices.lookup(ev.data.provider, ev.data.model, ev.time_ms, tenant=ev.subject) is None:
+            if not prices.is_priced(ev.data.provider, ev.data.model, ev.time_ms, tenant=ev.subject):
                 metrics.EVENTS_UNPRICED.inc()
         for token_class, n in zip(TOKEN_CLASSES, _sum_tokens(result.counted), strict=True):
             if n:

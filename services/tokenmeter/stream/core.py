@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 from tokenmeter.events.errors import Rejection
 from tokenmeter.events.models import UsageEvent
-from tokenmeter.ingest.producer import encode_event
 from tokenmeter.stream.expiry import Expiry, Sweep
 from tokenmeter.stream.policy import TimePolicy
 from tokenmeter.stream.state import FoldResult, SeenEntry, WindowKey, WindowValue, fold, position
@@ -63,8 +62,7 @@ class MeterCore:
         out = Judged([], [])
         for index, item in decoded:
             if isinstance(item, UsageEvent):
-                late = self.policy.check(item, record_ms, index=index if len(decoded) > 1 else None,
-                                         raw=encode_event(item))
+                late = self.policy.check(item, record_ms, index=index if len(decoded) > 1 else None)
                 if late is None:
                     out.valid.append((position(offset, index), item))
                     continue

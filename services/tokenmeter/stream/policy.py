@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from tokenmeter.events import errors as reasons
 from tokenmeter.events.errors import FieldError, Rejection
 from tokenmeter.events.models import UsageEvent
+from tokenmeter.ingest.producer import encode_event
 from tokenmeter.settings import StreamSettings
 
 
@@ -26,8 +27,10 @@ class TimePolicy:
     def from_settings(cls, st: StreamSettings) -> TimePolicy:
         return cls(st.lateness_horizon_seconds * 1000, st.future_skew_seconds * 1000)
 
-    def check(self, event: UsageEvent, record_ms: int, *, index: int | None, raw: bytes) -> Rejection | None:
-        """None if ``event`` may be counted; otherwise why not."""
+    def check(self, event: UsageEvent, record_ms: int, *, index: int | None,
+              raw: bytes | None = None) -> Rejection | None:
+        """None if ``event`` may be counted; otherwise why not. ``raw`` (the event's bytes for the
+        dead-letter record) is serialised from the event only when it is refused."""
         age = record_ms - event.time_ms
         if age > self.lateness_ms:
             why = f"event time is {age / 1000:.0f} s before its record was written; the horizon is " \
@@ -40,6 +43,6 @@ class TimePolicy:
         return None
 
     @staticmethod
-    def _reject(reason: str, why: str, event: UsageEvent, index: int | None, raw: bytes) -> Rejection:
-        return Rejection(reason, (FieldError("time", why),), raw, index=index, event_id=event.id,
-                         tenant=event.subject)
+    def _reject(reason: str, why: str, event: UsageEvent, index: int | None, raw: bytes | None) -> Rejection:
+        return Rejection(reason, (FieldError("time", why),), raw if raw is not None else encode_event(event),
+                         index=index, event_id=event.id, tenant=event.subject)
