@@ -151,6 +151,11 @@ class HttpSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=6066, ge=0, le=65535, description="worker pages: /metrics, /v1/totals, /healthz")
     api_port: int = Field(default=8080, ge=0, le=65535, description="the HTTP API (ingest, usage); 0: off")
+    api_keys_file: Path | None = Field(default=None, description="hashed API keys, written by `tokenmeter keys`, "
+                                       "re-read when it changes; default: $TOKENMETER_VAR_DIR/api-keys.json")
+    api_rate_per_second: float = Field(default=100.0, gt=0, le=1_000_000,
+                                       description="requests per second per key (burst: twice that) unless the "
+                                                   "key sets its own")
 
 
 class Settings(BaseSettings):
@@ -162,6 +167,10 @@ class Settings(BaseSettings):
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+
+    @property
+    def api_keys_file(self) -> Path:
+        return self.http.api_keys_file or self.stream.var_dir / "api-keys.json"
 
 
 def load_settings() -> Settings:

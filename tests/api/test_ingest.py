@@ -8,8 +8,9 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from fastapi import FastAPI
 
+from tests.api.conftest import Keys, app_with
+from tokenmeter.api.auth import Access
 from tokenmeter.api.ingest import BATCH, SINGLE, ingest_router
 from tokenmeter.ingest.producer import UsageEmitter
 from tokenmeter.settings import KafkaSettings, StreamSettings
@@ -25,13 +26,18 @@ def event(i: int, tenant: str = "acme", **data: object) -> dict[str, object]:
 
 
 @pytest.fixture
-async def client(kafka_settings: KafkaSettings, stream_settings: StreamSettings) -> AsyncIterator[httpx.AsyncClient]:
+async def emitter(kafka_settings: KafkaSettings, stream_settings: StreamSettings) -> AsyncIterator[UsageEmitter]:
     await ensure_topics(kafka_settings, stream_settings)
-    async with UsageEmitter(kafka_settings, stream_settings.events_topic) as emitter:
-        app = FastAPI()
-        app.include_router(ingest_router(emitter))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-            yield c
+    async with UsageEmitter(kafka_settings, stream_settings.events_topic) as e:
+        yield e
+
+
+@pytest.fixture
+async def client(emitter: UsageEmitter, access: Access, api_keys: Keys) -> AsyncIterator[httpx.AsyncClient]:
+    app = app_with(ingest_router(emitter, access))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                 headers=api_keys.ingest) as c:
+        yield c
 
 
 async def records(kafka: KafkaSettings, topic: str, n: int) -> list[list[dict[str, object]]]:
@@ -66,14 +72,14 @@ async def test_one_invalid_event_rejects_the_whole_batch_with_index_field_and_re
     r = await client.post("/v1/events", content=body, headers={"content-type": BATCH})
     assert r.status_code == 400
     doc = r.json()
-    assert doc["error"] == "2 of 3 events are invalid; none was accepted"
+    assert doc["error"] == {"field": "events", "reason": "2 of 3 events are invalid; none was accepted"}
     assert [(p["index"], p["id"], p["reason"], [e["field"] for e in p["errors"]]) for p in doc["events"]] == [
         (1, "h2", "schema_violation", ["data.input_tokens"]), (2, "h3", "schema_violation", ["data.prompt_tokens"])]
     assert await records(kafka_settings, stream_settings.events_topic, 1) == []
 
 
 @pytest.mark.parametrize(("headers", "body", "status", "message"), [
-    ({"content-type": "application/json"}, b"{}", 415, "Content-Type must be application/cloudevents+json"),
+    ({"content-type": "application/json"}, b"{}", 415, "must be application/cloudevents+json"),
     ({}, b"{}", 415, "got 'none'"),
     ({"content-type": SINGLE}, b"[]", 400, "carries one JSON object"),
     ({"content-type": BATCH}, b"{}", 400, "carries a JSON array"),
@@ -83,17 +89,38 @@ async def test_wrong_media_type_shape_or_size_is_refused_precisely(
         client: httpx.AsyncClient, headers: dict[str, str], body: bytes, status: int, message: str) -> None:
     r = await client.post("/v1/events", content=body, headers=headers)
     assert r.status_code == status
-    assert message in r.json()["error"]
+    assert message in r.json()["error"]["reason"]
 
 
 async def test_single_event_is_202_and_no_ack_in_time_is_503_with_retry_after(
-        kafka_settings: KafkaSettings, stream_settings: StreamSettings, client: httpx.AsyncClient) -> None:
+        emitter: UsageEmitter, access: Access, api_keys: Keys, client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/events", content=orjson.dumps(event(7)), headers={"content-type": SINGLE})
     assert (r.status_code, r.json()) == (202, {"accepted": 1})
-    async with UsageEmitter(kafka_settings, stream_settings.events_topic) as emitter:
-        app = FastAPI()
-        app.include_router(ingest_router(emitter, ack_timeout_seconds=1e-9))  # Kafka cannot ack that fast
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as slow:
-            r = await slow.post("/v1/events", content=orjson.dumps(event(8)), headers={"content-type": SINGLE})
+    app = app_with(ingest_router(emitter, access, ack_timeout_seconds=1e-9))  # Kafka cannot ack that fast
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as slow:
+        r = await slow.post("/v1/events", content=orjson.dumps(event(8)),
+                            headers={"content-type": SINGLE, **api_keys.ingest})
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
-    assert "resend them (same ids are safe)" in r.json()["error"]
+    assert r.json()["error"]["field"] == "kafka"
+    assert "resend them (same ids are safe)" in r.json()["error"]["reason"]
+
+
+@pytest.mark.parametrize(("who", "status", "field", "reason"), [
+    (None, 401, "authorization", "send an API key as 'Authorization: Bearer <key>'"),
+    ("revoked", 401, "authorization", "unknown or revoked API key"),
+    ("tenant_acme", 403, "authorization", "a tenant key may only read; create an ingest key to send events"),
+    ("ingest_acme", 403, "subject", "this key may not send events for tenant 'globex'; nothing was accepted"),
+])
+async def test_who_may_send_what(client: httpx.AsyncClient, api_keys: Keys, kafka_settings: KafkaSettings,
+                                 stream_settings: StreamSettings, who: str | None, status: int, field: str,
+                                 reason: str) -> None:
+    headers = {"content-type": BATCH, "authorization": ""} | (getattr(api_keys, who) if who else {})
+    r = await client.post("/v1/events", content=orjson.dumps([event(1), event(2, "globex")]), headers=headers)
+    assert (r.status_code, r.json()) == (status, {"error": {"field": field, "reason": reason}})
+    if status == 401:
+        assert r.headers["www-authenticate"].startswith("Bearer")
+    ok = await client.post("/v1/events", content=orjson.dumps([event(3)]),
+                           headers={"content-type": BATCH, **api_keys.ingest_acme})
+    assert (ok.status_code, ok.json()) == (202, {"accepted": 1})  # its own tenant is fine
+    stored = await records(kafka_settings, stream_settings.events_topic, 1)  # h1 would sit before h3 (same key)
+    assert [e["id"] for batch in stored for e in batch] == ["h3"]  # type: ignore[index]

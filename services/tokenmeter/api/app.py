@@ -12,27 +12,69 @@ import logging
 from collections.abc import Iterator
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
+from tokenmeter.api import keys
+from tokenmeter.api.auth import Access, ApiError, Guard
+from tokenmeter.api.billing import Catalog, billing_router, prices_router
 from tokenmeter.api.ingest import ingest_router
+from tokenmeter.api.keys import KeyRing
 from tokenmeter.api.usage import usage_router
 from tokenmeter.ingest.producer import UsageEmitter
-from tokenmeter.settings import Settings
+from tokenmeter.pricing.catalog import load_plans, load_price_book
+from tokenmeter.settings import Settings, StreamSettings
 from tokenmeter.storage.clickhouse import ClickHouse
 
 log = logging.getLogger(__name__)
 
 
-def build_api(emitter: UsageEmitter, db: ClickHouse) -> FastAPI:
-    api = FastAPI(title="tokenmeter", version="1", description="Ingest LLM usage events; read metered usage.")
-    api.include_router(ingest_router(emitter))
-    api.include_router(usage_router(db))
+DESCRIPTION = """Ingest LLM usage events; read metered usage, bills and prices.
+
+Every /v1 route needs `Authorization: Bearer <key>` (create keys with `tokenmeter keys create`).
+Errors answer `{"error": {"field": ..., "reason": ...}}`: 401 unknown key, 403 not allowed, 429 over rate.
+"""
+
+
+def build_api(emitter: UsageEmitter, db: ClickHouse, guard: Guard, catalog: Catalog) -> FastAPI:
+    api = FastAPI(title="tokenmeter", version="1", description=DESCRIPTION)
+    access = Access(guard)
+    api.include_router(ingest_router(emitter, access))
+    api.include_router(usage_router(db, access))
+    api.include_router(billing_router(db, access, catalog))
+    api.include_router(prices_router(access, catalog))
+    install_error_handlers(api)
 
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return api
+
+
+def install_error_handlers(api: FastAPI) -> None:
+    """Every 4xx body is ``{"error": {"field": ..., "reason": ...}}``; FastAPI's 422 becomes that 400."""
+
+    @api.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()]
+        return JSONResponse(status_code=400, content={"error": problems[0], "errors": problems})
+
+
+def guard_for(settings: Settings) -> Guard:
+    """The key checks of this process; fails at start-up if the key file is malformed."""
+    keys.read(settings.api_keys_file)
+    return Guard(KeyRing(settings.api_keys_file), default_rate=settings.http.api_rate_per_second)
+
+
+def catalog_for(settings: StreamSettings) -> Catalog:
+    plans, default_plan = load_plans(settings.plans, settings.default_plan)
+    return Catalog(load_price_book(settings.price_book), plans, default_plan)
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -47,7 +89,8 @@ async def serve_api(settings: Settings, db: ClickHouse) -> None:
     """Run the API until cancelled (the worker stopping cancels it). If the port cannot be bound
     the error is logged and the worker goes on metering without the API."""
     async with UsageEmitter(settings.kafka, settings.stream.events_topic) as emitter:
-        config = uvicorn.Config(build_api(emitter, db), host=settings.http.host, port=settings.http.api_port,
+        api = build_api(emitter, db, guard_for(settings), catalog_for(settings.stream))
+        config = uvicorn.Config(api, host=settings.http.host, port=settings.http.api_port,
                                 log_level="warning", lifespan="off", access_log=False)
         try:
             await _EmbeddedServer(config).serve()

@@ -14,17 +14,25 @@ idempotent producer). 503 with ``Retry-After`` means Kafka did not acknowledge
 all of them within the deadline: some may have been written, so the client
 resends the same events (same ids), which the meter deduplicates. An event is
 never answered 202 unless it is in Kafka.
+
+Who may send: an ``ingest`` key (for any tenant, or only the tenants it lists;
+one event for another tenant refuses the whole request with 403) or an
+``admin`` key. A ``tenant`` key is read-only (403).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads these signatures at runtime, and their
+# Annotated dependencies refer to local names that a deferred annotation could not resolve.
 
 import asyncio
 from collections import defaultdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
+from tokenmeter.api.auth import AUTH_RESPONSES, Access, ApiError, may_ingest
+from tokenmeter.api.keys import ApiKey
 from tokenmeter.events.decode import decode_message
 from tokenmeter.events.errors import Rejection
 from tokenmeter.events.models import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES, UsageEvent
@@ -36,40 +44,53 @@ BATCH = "application/cloudevents-batch+json"
 RETRY_AFTER_SECONDS = 5
 
 
-def ingest_router(emitter: UsageEmitter, *, ack_timeout_seconds: float = 30.0) -> APIRouter:
-    router = APIRouter()
+class Accepted(BaseModel):
+    accepted: int
 
-    @router.post("/v1/events", status_code=202, responses={
+
+def ingest_router(emitter: UsageEmitter, access: Access, *, ack_timeout_seconds: float = 30.0) -> APIRouter:
+    router = APIRouter()
+    Caller = Annotated[ApiKey, Depends(access.caller)]
+
+    @router.post("/v1/events", status_code=202, response_model=Accepted, responses={
         400: {"description": "invalid events, each with index, field and reason; nothing was sent"},
+        **AUTH_RESPONSES,
+        403: {"description": "a tenant key, or an ingest key sending for a tenant it does not list"},
         413: {"description": "body over 1 MiB"}, 415: {"description": "not a CloudEvents JSON media type"},
-        503: {"description": "Kafka did not acknowledge in time; resend (ids make it safe)"}})
-    async def post_events(request: Request) -> JSONResponse:
+        503: {"description": "Kafka did not acknowledge in time; resend (ids make it safe)"}},
+        openapi_extra={"requestBody": {"required": True, "content": {
+            SINGLE: {"schema": {"type": "object"}},
+            BATCH: {"schema": {"type": "array", "items": {"type": "object"}}}}}})
+    async def post_events(request: Request, key: Caller) -> JSONResponse:
+        may_ingest(key, ())
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in (SINGLE, BATCH):
-            return _error(415, f"Content-Type must be {SINGLE} or {BATCH}, got {media or 'none'!r}")
+            return _error(415, "content-type", f"must be {SINGLE} or {BATCH}, got {media or 'none'!r}")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_MESSAGE_BYTES:
-            return _error(413, f"body is {declared} bytes; limit {MAX_MESSAGE_BYTES}")
+            return _error(413, "body", f"is {declared} bytes; limit {MAX_MESSAGE_BYTES}")
         body = await request.body()
         if len(body) > MAX_MESSAGE_BYTES:
-            return _error(413, f"body is {len(body)} bytes; limit {MAX_MESSAGE_BYTES}")
+            return _error(413, "body", f"is {len(body)} bytes; limit {MAX_MESSAGE_BYTES}")
         stripped = body.lstrip()
         if media == SINGLE and not stripped.startswith(b"{"):
-            return _error(400, f"{SINGLE} carries one JSON object; send arrays as {BATCH}")
+            return _error(400, "body", f"{SINGLE} carries one JSON object; send arrays as {BATCH}")
         if media == BATCH and not stripped.startswith(b"["):
-            return _error(400, f"{BATCH} carries a JSON array of events")
+            return _error(400, "body", f"{BATCH} carries a JSON array of events")
         decoded = decode_message(body, None, keyed=False)
         refused = [(i, r) for i, r in decoded if isinstance(r, Rejection)]
         if refused:
             return JSONResponse(status_code=400, content={
-                "error": f"{len(refused)} of {len(decoded)} events are invalid; none was accepted",
+                "error": {"field": "events",
+                          "reason": f"{len(refused)} of {len(decoded)} events are invalid; none was accepted"},
                 "events": [_problem(i, r, media == BATCH) for i, r in refused]})
         events = [e for _, e in decoded if isinstance(e, UsageEvent)]
+        may_ingest(key, {e.subject for e in events})
         try:
             await asyncio.wait_for(_send(emitter, events), ack_timeout_seconds)
         except (EmitError, TimeoutError) as exc:
-            return _error(503, f"Kafka did not acknowledge the events: {exc}; resend them (same ids are safe)",
-                          headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            return _error(503, "kafka", f"did not acknowledge the events: {exc or 'timed out'}; resend them "
+                          "(same ids are safe)", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         return JSONResponse(status_code=202, content={"accepted": len(events)})
 
     return router
@@ -89,5 +110,5 @@ def _problem(index: int, rejection: Rejection, batch: bool) -> dict[str, Any]:
             "errors": [{"field": f.field, "reason": f.reason} for f in rejection.errors]}
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": message}, headers=headers)
+def _error(status: int, field: str, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return ApiError(status, field, reason, headers).response()

@@ -4,29 +4,34 @@ Every value is a bound query parameter; the only identifiers that reach SQL come
 from fixed lists (storage.queries.BUCKETS and GROUPS). Buckets are aligned in
 the requested IANA time zone (``tz``, default UTC); money is an exact decimal
 string. ``format=csv`` returns the same rows as CSV.
+
+A tenant key reads only its tenant; an admin key reads any (auth.py).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads these signatures at runtime, and their
+# Annotated dependencies refer to local names that a deferred annotation could not resolve.
 
 import csv
+import functools
 import io
 from datetime import UTC, datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
+from tokenmeter.api.auth import READ_RESPONSES, Access, ApiError
 from tokenmeter.storage.clickhouse import ClickHouse
 from tokenmeter.storage.queries import GROUPS, usage_series
 
 
-def usage_router(db: ClickHouse) -> APIRouter:
+def usage_router(db: ClickHouse, access: Access) -> APIRouter:
     router = APIRouter()
 
-    @router.get("/v1/usage", responses={400: {"description": "a parameter is invalid; the body names it"}})
+    @router.get("/v1/usage", responses=READ_RESPONSES)
     async def get_usage(
-        tenant: Annotated[str, Query(min_length=1, max_length=256)],
+        tenant: Annotated[str, Depends(access.tenant_in_query)],
         from_: Annotated[datetime, Query(alias="from", description="inclusive, ISO-8601 with offset")],
         to: Annotated[datetime, Query(description="exclusive, ISO-8601 with offset")],
         window: Literal["minute", "hour", "day", "month"] = "day",
@@ -42,7 +47,7 @@ def usage_router(db: ClickHouse) -> APIRouter:
         if problem is None and len(set(groups)) != len(groups):
             problem = ("group_by", "each group may appear once")
         if problem is not None:
-            return JSONResponse(status_code=400, content={"error": {"field": problem[0], "reason": problem[1]}})
+            raise ApiError(400, *problem)
         rows = await db.aquery(*usage_series(tenant, _ms(from_), _ms(to), window, groups, tz))
         zone = ZoneInfo(tz)
         docs = [{"start": datetime.fromtimestamp(r[0] / 1000, zone).isoformat(),
@@ -64,11 +69,21 @@ def _check(start: datetime, end: datetime, tz: str) -> tuple[str, str] | None:
         return "to", "must carry a UTC offset, e.g. 2026-12-01T00:00:00Z"
     if end <= start:
         return "to", "must be after from"
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    for name, moment in (("from", start), ("to", end)):
+        if not EARLIEST <= moment <= LATEST:
+            return name, f"must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
+    if tz not in _zones():
         return "tz", f"{tz!r} is not an IANA time zone (e.g. Europe/Berlin)"
     return None
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)  # inside ClickHouse's DateTime64 range whatever the zone
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 def _ms(moment: datetime) -> int:

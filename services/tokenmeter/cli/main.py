@@ -291,29 +291,22 @@ def invoice_cmd(tenant: str, period: str | None, estimate: bool, fmt: str, store
     from datetime import UTC, datetime
 
     from tokenmeter.pricing import render
-    from tokenmeter.pricing.billing import BillingError, anchor_day, bill, current_period, month, spans
+    from tokenmeter.statements import billing_period, invoice_for
     from tokenmeter.storage.clickhouse import connect
-    from tokenmeter.storage.queries import credits_used_before
 
     settings = _settings()
-    now = datetime.now(UTC)
     try:
         plans, default_plan = _plans(settings)
-        p = month(period, anchor_day(plans, tenant)) if period else current_period(plans, tenant, now.date())
+        p = billing_period(plans, tenant, period, datetime.now(UTC).date())
     except TokenmeterError as exc:
         raise click.ClickException(str(exc)) from exc
     db = connect(settings.clickhouse)
-    unpriced: list[str] = []
     try:
-        def usage_of(start: Any, end: Any) -> dict[str, Any]:
-            return _period_usage(db, tenant, p.ms(start), p.ms(end), unpriced)
-
-        used = {c: u for c, u in db.query(*credits_used_before(tenant, p.name))} if plans.credits else {}
         try:
-            inv = bill(tenant, p, spans(plans, tenant, p, default_plan), usage_of, credits=plans.credits,
-                       used_before=used)
-        except BillingError as exc:
+            statement = invoice_for(db, plans, default_plan, tenant, p)
+        except TokenmeterError as exc:
             raise click.ClickException(str(exc)) from exc
+        inv, unpriced = statement.invoice, statement.unpriced
         if store:
             _store_invoice(db, inv, int(time.time() * 1000), estimate)
     finally:
@@ -329,15 +322,6 @@ def _plans(settings: Settings) -> tuple[Any, str | None]:
     from tokenmeter.pricing.catalog import load_plans
 
     return load_plans(settings.stream.plans, settings.stream.default_plan)
-
-
-def _period_usage(db: Any, tenant: str, from_ms: int, to_ms: int, unpriced: list[str]) -> dict[str, Any]:
-    from tokenmeter.storage.queries import period_usage
-    from tokenmeter.storage.rows import model_usage
-
-    usage, missing = model_usage(db.query(*period_usage(tenant, from_ms, to_ms)))
-    unpriced.extend(missing)
-    return usage
 
 
 def _store_invoice(db: Any, inv: Any, issued_ms: int, estimate: bool) -> None:
@@ -498,29 +482,25 @@ def plans() -> None:
 @click.option("--chart", type=click.Path(dir_okay=False), default=None, help="also draw it (.png or .svg)")
 def plans_compare(tenant: str, months: int, through: str | None, chart: str | None) -> None:
     """Each available plan on the tenant's real usage of the last months, cheapest first, with break-even."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
     from pathlib import Path
 
-    from tokenmeter.pricing.billing import month
-    from tokenmeter.pricing.reports import compare_plans
+    from tokenmeter.statements import last_months, plan_comparison, previous_month
     from tokenmeter.storage.clickhouse import connect
 
     settings = _settings()
     try:
-        last = month(through or (datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).strftime("%Y-%m"))
+        periods = last_months(through or previous_month(datetime.now(UTC).date()), months)
         available, _ = _plans(settings)
     except TokenmeterError as exc:
         raise click.ClickException(str(exc)) from exc
-    periods = [last]
-    while len(periods) < months:
-        periods.insert(0, month((periods[0].start - timedelta(days=1)).strftime("%Y-%m")))
     db = connect(settings.clickhouse)
-    unpriced: list[str] = []
     try:
-        usage = [_period_usage(db, tenant, p.ms(p.start), p.ms(p.end), unpriced) for p in periods]
+        results, unpriced = plan_comparison(db, available, tenant, periods)
     finally:
         db.close()
-    results = compare_plans(available.plans, usage)
+    for model in unpriced:
+        click.echo(f"warning: {model} has usage without a list price: counted, not compared", err=True)
     click.echo(f"{tenant}: {periods[0].name}..{periods[-1].name} under each plan, cheapest first")
     for r in results:
         even = "-" if r.break_even is None else f"{r.break_even}x usage"
@@ -531,6 +511,55 @@ def plans_compare(tenant: str, months: int, through: str | None, chart: str | No
 
         plans_chart(tenant, results, Path(chart))
         click.echo(f"chart: {chart}")
+
+
+@cli.group()
+def keys() -> None:
+    """API keys: create (shown once), list, revoke. Stored hashed in TOKENMETER_HTTP_API_KEYS_FILE."""
+
+
+@keys.command("create")
+@click.option("--role", type=click.Choice(["ingest", "tenant", "admin"]), required=True,
+              help="ingest: send events; tenant: read one tenant; admin: read all, send events")
+@click.option("--tenant", "tenants", multiple=True,
+              help="tenant role: the tenant it reads (once); ingest role: a tenant it may send for (repeatable)")
+@click.option("--name", default="", help="a label for people, e.g. the gateway or customer it belongs to")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="requests per second (burst twice that); default TOKENMETER_HTTP_API_RATE_PER_SECOND")
+def keys_create(role: str, tenants: tuple[str, ...], name: str, rate: float | None) -> None:
+    """Create a key. Stdout is the key alone (KEY=$(tokenmeter keys create ...)); it is not stored in clear."""
+    from tokenmeter.api import keys as store
+
+    path = _settings().api_keys_file
+    record, full = store.create(path, role, tenants, name=name, rate_per_second=rate)  # type: ignore[arg-type]
+    click.echo(full)
+    scope = ",".join(record.tenants) or "all"
+    click.echo(f"created key id={record.id} role={record.role} tenants={scope} in {path}; "
+               "copy it now, it is shown only once", err=True)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every key: id, role, tenants, rate, created, revoked (never the secret)."""
+    from tokenmeter.api import keys as store
+
+    settings = _settings()
+    click.echo(f"{'id':<12}  {'role':<6}  {'tenants':<24}  {'rate/s':>8}  {'created':<20}  {'revoked':<20}  name")
+    for k in store.read(settings.api_keys_file).keys:
+        rate = f"{k.rate_per_second:g}" if k.rate_per_second else f"{settings.http.api_rate_per_second:g}*"
+        click.echo(f"{k.id:<12}  {k.role:<6}  {','.join(k.tenants) or '(all)':<24}  {rate:>8}  "
+                   f"{k.created_at:%Y-%m-%dT%H:%M:%SZ}  "
+                   f"{k.revoked_at.strftime('%Y-%m-%dT%H:%M:%SZ') if k.revoked_at else '-':<20}  {k.name}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by id; running APIs refuse it within a second."""
+    from tokenmeter.api import keys as store
+
+    record = store.revoke(_settings().api_keys_file, key_id)
+    click.echo(f"revoked key id={record.id} at {record.revoked_at:%Y-%m-%dT%H:%M:%SZ}")
 
 
 @cli.command("check-config")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import orjson
 
@@ -11,14 +12,18 @@ from tokenmeter.pricing.invoice import Invoice
 
 
 def as_json(inv: Invoice, *, estimate: bool = False) -> str:
-    doc = {
+    return orjson.dumps(as_dict(inv, estimate=estimate), option=orjson.OPT_INDENT_2).decode()
+
+
+def as_dict(inv: Invoice, *, estimate: bool = False) -> dict[str, Any]:
+    """The invoice as JSON-ready data; every money and quantity an exact decimal string."""
+    return {
         "tenant": inv.tenant, "period": inv.period, "currency": inv.currency, "estimate": estimate,
         "lines": [{"description": ln.description, "quantity": str(ln.quantity), "unit": ln.unit,
                    "unit_price": str(ln.unit_price), "amount": str(ln.amount),
                    "exact_amount": str(ln.exact_amount)} for ln in inv.lines],
         "total": str(inv.total),
     }
-    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
 
 
 def as_csv(inv: Invoice) -> str:

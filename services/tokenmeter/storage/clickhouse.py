@@ -63,12 +63,13 @@ class ClickHouse:
         return list(result.column_names), [tuple(row) for row in result.result_rows]
 
     async def aquery(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        return await self._in_thread(lambda: self.query(sql, parameters))
+        return await self.arun(lambda: self.query(sql, parameters))
 
     async def ainsert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
-        await self._in_thread(lambda: self.insert(table, rows, columns))
+        await self.arun(lambda: self.insert(table, rows, columns))
 
-    async def _in_thread(self, fn: Callable[[], T]) -> T:
+    async def arun(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (which may make several synchronous calls on this adapter) on the adapter's thread."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
