@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 KAFKA := deploy/kafka/kafka.sh
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv kafka-up kafka-down run test test-unit lint schema bench chaos chaos-quick clean
+.PHONY: help venv kafka-up kafka-down run test test-unit lint schema bench chaos chaos-quick fuzz clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,8 +40,8 @@ lint: venv ## ruff and mypy --strict
 	$(BIN)/ruff check services tests
 	$(BIN)/mypy
 
-schema: venv ## Regenerate schemas/*.schema.json (event, price book, plans) from the pydantic models
-	@for s in usage-event.v1 price-book.v1 plans.v1; do $(BIN)/tokenmeter schema $$s --write; done
+schema: venv ## Regenerate schemas/ (event, price book, plans, the API's openapi.json) from the code
+	@for s in usage-event.v1 price-book.v1 plans.v1 openapi; do $(BIN)/tokenmeter schema $$s --write; done
 
 bench: venv ## End-to-end benchmark: events/s through the worker into ClickHouse, freshness p50/p99 (JSON)
 	@bash deploy/with-kafka.sh $(BIN)/python -m tokenmeter.bench --out deploy/bench/results.json $(BENCH_ARGS)
@@ -51,6 +51,9 @@ chaos: venv ## Fault suite: 50k events, kill -9s, broker restart, ClickHouse out
 
 chaos-quick: venv ## The ~2-minute chaos suite that make test also runs; SEED=n repeats a run
 	@SEED=$(SEED) $(BIN)/python -m tokenmeter.chaos --quick $(CHAOS_ARGS)
+
+fuzz: venv ## Schemathesis against the API with 500 requests per operation and key (make test runs 15); FUZZ_EXAMPLES=n
+	@TOKENMETER_FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),500) deploy/with-kafka.sh $(BIN)/pytest -q tests/api/test_fuzz.py
 
 clean: kafka-down ## Stop Kafka and delete runtime data (var/)
 	rm -rf var

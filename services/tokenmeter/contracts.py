@@ -24,8 +24,16 @@ CONTRACTS: dict[str, type[BaseModel]] = {
 }
 
 
+OPENAPI = "openapi"  # the HTTP API's OpenAPI document, schemas/openapi.json
+NAMES = (*CONTRACTS, OPENAPI)
+
+
 def schema_of(name: str) -> dict[str, Any]:
     """Validation-mode schema: fields with defaults are optional, required ones are listed."""
+    if name == OPENAPI:
+        from tokenmeter.api.app import openapi_document
+
+        return openapi_document()
     schema = CONTRACTS[name].model_json_schema(mode="validation")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{BASE_ID}{name}.schema.json",
             **schema}
@@ -37,4 +45,4 @@ def render(name: str) -> bytes:
 
 
 def checked_in(name: str) -> Any:
-    return REPO_ROOT / "schemas" / f"{name}.schema.json"
+    return REPO_ROOT / "schemas" / ("openapi.json" if name == OPENAPI else f"{name}.schema.json")

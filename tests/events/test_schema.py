@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tokenmeter.contracts import CONTRACTS, checked_in, render
+from tokenmeter.contracts import NAMES, checked_in, render
 from tokenmeter.events.schema import render_schema, usage_event_schema
 from tokenmeter.settings import REPO_ROOT
 
@@ -20,6 +20,6 @@ def test_schema_requires_the_contract_fields() -> None:
     assert data["properties"]["input_tokens"]["minimum"] == 0
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACTS))
+@pytest.mark.parametrize("name", sorted(NAMES))
 def test_every_checked_in_contract_matches_its_model(name: str) -> None:
     assert checked_in(name).read_bytes() == render(name), f"{name} drifted from its model: run `make schema`"

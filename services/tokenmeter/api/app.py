@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any, cast
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from tokenmeter.api import keys
 from tokenmeter.api.auth import Access, ApiError, Guard
@@ -22,8 +25,9 @@ from tokenmeter.api.billing import Catalog, billing_router, prices_router
 from tokenmeter.api.ingest import ingest_router
 from tokenmeter.api.keys import KeyRing
 from tokenmeter.api.usage import usage_router
+from tokenmeter.events.models import UsageEvent
 from tokenmeter.ingest.producer import UsageEmitter
-from tokenmeter.pricing.catalog import load_plans, load_price_book
+from tokenmeter.pricing.catalog import builtin_price_book, load_plans, load_price_book
 from tokenmeter.settings import Settings, StreamSettings
 from tokenmeter.storage.clickhouse import ClickHouse
 
@@ -45,12 +49,67 @@ def build_api(emitter: UsageEmitter, db: ClickHouse, guard: Guard, catalog: Cata
     api.include_router(billing_router(db, access, catalog))
     api.include_router(prices_router(access, catalog))
     install_error_handlers(api)
+    api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
 
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return api
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of :func:`build_api` (routes only: nothing is connected)."""
+    from pathlib import Path
+
+    plans, default_plan = load_plans(None, None)
+    catalog = Catalog(builtin_price_book(), plans, default_plan)
+    api = build_api(cast(UsageEmitter, None), cast(ClickHouse, None),
+                    Guard(KeyRing(Path("/nonexistent")), default_rate=1), catalog)
+    return api.openapi()
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 503 body. ``errors`` lists every problem when there are several."""
+
+    error: ErrorDetail
+    errors: list[ErrorDetail] | None = None
+    events: list[dict[str, Any]] | None = None
+
+
+def _openapi(api: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, told the truth about errors: validation is 400 (not 422), bodies are ErrorBody."""
+    if api.openapi_schema is None:
+        doc = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        event = UsageEvent.model_json_schema(mode="validation", ref_template="#/components/schemas/{model}")
+        schemas.update(event.pop("$defs", {}))
+        schemas["UsageEvent"] = event
+        schemas.update({"ErrorDetail": ErrorDetail.model_json_schema(ref_template="#/components/schemas/{model}"),
+                        "ErrorBody": ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")})
+        schemas["ErrorBody"].pop("$defs", None)
+        doc["components"]["securitySchemes"] = {"apiKey": {
+            "type": "http", "scheme": "bearer", "description": "a key from `tokenmeter keys create`"}}
+        body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        for path, item in doc["paths"].items():
+            for op in item.values():
+                if path.startswith("/v1/"):
+                    op["security"] = [{"apiKey": []}]
+                responses = op["responses"]
+                if responses.pop("422", None) is not None:
+                    responses.setdefault("400", {"description": "a parameter is invalid; the body names it"})
+                for code, response in responses.items():
+                    if code[0] in "45" and path.startswith("/v1/"):
+                        response["content"] = body
+        api.openapi_schema = doc
+    return api.openapi_schema
 
 
 def install_error_handlers(api: FastAPI) -> None:

@@ -50,13 +50,15 @@ def billing_router(db: ClickHouse, access: Access, catalog: Catalog,
         return {**render.as_dict(st.invoice, estimate=period.end > today()),
                 "from": period.start.isoformat(), "to": period.end.isoformat(), "unpriced_models": st.unpriced}
 
-    @router.get("/v1/tenants/{tenant}/estimate", responses=READ_RESPONSES)
+    statement_responses = {**READ_RESPONSES, 409: {"description": "the tenant's plans cannot bill this period"}}
+
+    @router.get("/v1/tenants/{tenant}/estimate", responses=statement_responses)
     async def estimate(tenant: Tenant) -> dict[str, Any]:
         """The bill of the period running today, from the usage stored so far."""
         period = billing_period(catalog.plans, tenant, None, today())
         return await db.arun(lambda: statement_doc(tenant, period))
 
-    @router.get("/v1/tenants/{tenant}/invoices/{period}", responses=READ_RESPONSES)
+    @router.get("/v1/tenants/{tenant}/invoices/{period}", responses=statement_responses)
     async def invoice(tenant: Tenant, period: Annotated[str, Path(description="billing month, e.g. 2026-11")]
                       ) -> dict[str, Any]:
         try:

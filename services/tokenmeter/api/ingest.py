@@ -59,8 +59,9 @@ def ingest_router(emitter: UsageEmitter, access: Access, *, ack_timeout_seconds:
         413: {"description": "body over 1 MiB"}, 415: {"description": "not a CloudEvents JSON media type"},
         503: {"description": "Kafka did not acknowledge in time; resend (ids make it safe)"}},
         openapi_extra={"requestBody": {"required": True, "content": {
-            SINGLE: {"schema": {"type": "object"}},
-            BATCH: {"schema": {"type": "array", "items": {"type": "object"}}}}}})
+            SINGLE: {"schema": {"$ref": "#/components/schemas/UsageEvent"}},
+            BATCH: {"schema": {"type": "array", "maxItems": MAX_BATCH_EVENTS,
+                               "items": {"$ref": "#/components/schemas/UsageEvent"}}}}}})
     async def post_events(request: Request, key: Caller) -> JSONResponse:
         may_ingest(key, ())
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -29,7 +29,9 @@ from tokenmeter.storage.queries import GROUPS, usage_series
 def usage_router(db: ClickHouse, access: Access) -> APIRouter:
     router = APIRouter()
 
-    @router.get("/v1/usage", responses=READ_RESPONSES)
+    @router.get("/v1/usage", responses={**READ_RESPONSES, 200: {
+        "description": "rows per bucket and group; with format=csv, the same as CSV",
+        "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}})
     async def get_usage(
         tenant: Annotated[str, Depends(access.tenant_in_query)],
         from_: Annotated[datetime, Query(alias="from", description="inclusive, ISO-8601 with offset")],

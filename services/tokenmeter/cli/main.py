@@ -199,10 +199,10 @@ def _json_default(value: Any) -> str:
 
 @cli.command()
 @click.argument("name", default="usage-event.v1",
-                type=click.Choice(["usage-event.v1", "price-book.v1", "plans.v1"]))
-@click.option("--write", is_flag=True, help="write schemas/<name>.schema.json instead of printing")
+                type=click.Choice(["usage-event.v1", "price-book.v1", "plans.v1", "openapi"]))
+@click.option("--write", is_flag=True, help="write schemas/<name>.schema.json (openapi: schemas/openapi.json)")
 def schema(name: str, write: bool) -> None:
-    """Print a JSON Schema: the event (default), the price book or the plans file."""
+    """Print a JSON Schema (the event, the price book, the plans file) or the HTTP API's OpenAPI document."""
     from tokenmeter.contracts import checked_in, render
 
     if write:

@@ -98,6 +98,14 @@ class UsageEvent(BaseModel):
     dataschema: Annotated[str, Field(max_length=512)] | None = None
     data: UsageData
 
+    @field_validator("time", mode="before")
+    @classmethod
+    def _a_timestamp_string(cls, value: object) -> object:
+        """CloudEvents ``time`` is an RFC 3339 string; pydantic alone would read a number as epoch seconds."""
+        if isinstance(value, int | float):
+            raise ValueError("must be an RFC 3339 string with a UTC offset, e.g. 2026-11-05T10:00:00Z, not a number")
+        return value
+
     @field_validator("time")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
