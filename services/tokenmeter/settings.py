@@ -153,6 +153,8 @@ class HttpSettings(BaseSettings):
     api_port: int = Field(default=8080, ge=0, le=65535, description="the HTTP API (ingest, usage); 0: off")
     api_keys_file: Path | None = Field(default=None, description="hashed API keys, written by `tokenmeter keys`, "
                                        "re-read when it changes; default: $TOKENMETER_VAR_DIR/api-keys.json")
+    api_ack_timeout_seconds: float = Field(default=30.0, gt=0, le=600,
+                                           description="POST /v1/events waits this long for Kafka's ack, then 503")
     api_rate_per_second: float = Field(default=100.0, gt=0, le=1_000_000,
                                        description="requests per second per key (burst: twice that) unless the "
                                                    "key sets its own")

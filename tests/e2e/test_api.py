@@ -12,6 +12,7 @@ import httpx
 import orjson
 import pytest
 
+from tokenmeter.api import keys
 from tokenmeter.bench.harness import WorkerProcess, free_port, tokenmeter_env
 from tokenmeter.settings import KafkaSettings
 
@@ -30,6 +31,9 @@ async def test_events_posted_over_http_are_metered_and_queryable(kafka_settings:
     env = tokenmeter_env(namespace=namespace, chdb_dir=tmp_path / "clickhouse", http_port=free_port(),
                          var_dir=tmp_path / "var")
     api = f"http://127.0.0.1:{env['TOKENMETER_HTTP_API_PORT']}"
+    ingest_key = keys.create(tmp_path / "var" / "api-keys.json", "ingest")[1]
+    acme_key = keys.create(tmp_path / "var" / "api-keys.json", "tenant", ("acme",))[1]
+    as_gateway = {"content-type": "application/cloudevents-batch+json", "authorization": f"Bearer {ingest_key}"}
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.start()
     now = datetime.now(UTC).replace(microsecond=0)
@@ -43,18 +47,17 @@ async def test_events_posted_over_http_are_metered_and_queryable(kafka_settings:
                 except httpx.TransportError:
                     await asyncio.sleep(0.5)
             batch = [event(i, "acme" if i % 3 else "globex", now, 100 + i) for i in range(300)]
-            r = await client.post("/v1/events", content=orjson.dumps(batch),
-                                  headers={"content-type": "application/cloudevents-batch+json"})
+            r = await client.post("/v1/events", content=orjson.dumps(batch), headers=as_gateway)
             assert (r.status_code, r.json()) == (202, {"accepted": 300})
-            again = await client.post("/v1/events", content=orjson.dumps(batch[:50]),  # a client retry
-                                      headers={"content-type": "application/cloudevents-batch+json"})
+            again = await client.post("/v1/events", content=orjson.dumps(batch[:50]), headers=as_gateway)  # a retry
             assert again.status_code == 202
             expected = sum(100 + i + 1 for i in range(300) if i % 3)
             params = {"tenant": "acme", "from": (now - timedelta(hours=1)).isoformat(),
                       "to": (now + timedelta(hours=1)).isoformat(), "window": "hour"}
             deadline, tokens = time.monotonic() + 90, None
             while time.monotonic() < deadline:
-                rows = (await client.get("/v1/usage", params=params)).json()["rows"]
+                rows = (await client.get("/v1/usage", params=params,
+                                         headers={"authorization": f"Bearer {acme_key}"})).json()["rows"]
                 tokens = sum(row["tokens"] for row in rows)
                 if tokens == expected:
                     break

@@ -41,10 +41,11 @@ Errors answer `{"error": {"field": ..., "reason": ...}}`: 401 unknown key, 403 n
 """
 
 
-def build_api(emitter: UsageEmitter, db: ClickHouse, guard: Guard, catalog: Catalog) -> FastAPI:
+def build_api(emitter: UsageEmitter, db: ClickHouse, guard: Guard, catalog: Catalog, *,
+              ack_timeout_seconds: float = 30.0) -> FastAPI:
     api = FastAPI(title="tokenmeter", version="1", description=DESCRIPTION)
     access = Access(guard)
-    api.include_router(ingest_router(emitter, access))
+    api.include_router(ingest_router(emitter, access, ack_timeout_seconds=ack_timeout_seconds))
     api.include_router(usage_router(db, access))
     api.include_router(billing_router(db, access, catalog))
     api.include_router(prices_router(access, catalog))
@@ -148,7 +149,8 @@ async def serve_api(settings: Settings, db: ClickHouse) -> None:
     """Run the API until cancelled (the worker stopping cancels it). If the port cannot be bound
     the error is logged and the worker goes on metering without the API."""
     async with UsageEmitter(settings.kafka, settings.stream.events_topic) as emitter:
-        api = build_api(emitter, db, guard_for(settings), catalog_for(settings.stream))
+        api = build_api(emitter, db, guard_for(settings), catalog_for(settings.stream),
+                        ack_timeout_seconds=settings.http.api_ack_timeout_seconds)
         config = uvicorn.Config(api, host=settings.http.host, port=settings.http.api_port,
                                 log_level="warning", lifespan="off", access_log=False)
         try:
