@@ -18,6 +18,7 @@ from tokenmeter.events.normalise import (
     anthropic,
     anthropic_service_tier,
     gemini,
+    litellm_usage,
     openai_chat,
     openai_responses,
     otel_genai,
@@ -142,3 +143,14 @@ def test_a_normalised_usage_becomes_a_valid_v1_event() -> None:
                         source="gateway-eu", service_tier="priority", user=None)
     assert event.token_counts() == (21, 0, 188086, 393, 0, 0, 0, 0)
     assert (event.subject, event.data.service_tier, event.data.user) == ("acme", "priority", None)
+
+
+def test_litellm_usage_reads_cache_writes_wherever_the_release_put_them() -> None:
+    from litellm.types.utils import PromptTokensDetailsWrapper, Usage
+
+    current = Usage(prompt_tokens=1021, completion_tokens=10, total_tokens=1031,
+                    prompt_tokens_details=PromptTokensDetailsWrapper(cached_tokens=800, cache_creation_tokens=200))
+    older = {"prompt_tokens": 1021, "completion_tokens": 10, "cache_creation_input_tokens": 200,
+             "prompt_tokens_details": {"cached_tokens": 800}}
+    want = TokenClasses(input_tokens=21, cached_input_tokens=800, cache_write_tokens=200, output_tokens=10)
+    assert litellm_usage(current) == litellm_usage(older) == want

@@ -120,6 +120,20 @@ def openai_chat(usage: Any) -> TokenClasses:
         reasoning_tokens=reasoning, audio_output_tokens=audio_out)
 
 
+def litellm_usage(usage: Any) -> TokenClasses:
+    """LiteLLM's ``Usage``: OpenAI chat's shape for every provider, cache writes folded into ``prompt_tokens``.
+
+    LiteLLM reports the writes as ``prompt_tokens_details.cache_write_tokens``;
+    older releases only as ``cache_creation_tokens`` there or as the top-level
+    ``cache_creation_input_tokens``. The first one present is used.
+    """
+    u = _plain(usage)
+    details = _plain(u.get("prompt_tokens_details"))
+    if not details.get("cache_write_tokens"):
+        details["cache_write_tokens"] = details.get("cache_creation_tokens") or u.get("cache_creation_input_tokens")
+    return openai_chat({**u, "prompt_tokens_details": details})
+
+
 def openai_responses(usage: Any) -> TokenClasses:
     """``ResponseUsage`` of the Responses API."""
     u = _plain(usage)

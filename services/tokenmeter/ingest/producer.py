@@ -145,6 +145,10 @@ class SyncUsageEmitter:
     def emit_many(self, events: Iterable[UsageEvent]) -> None:
         self._run(self._emitter.emit_many(list(events)))
 
+    async def emit_from_loop(self, event: UsageEvent) -> None:
+        """``emit`` for a caller in another event loop: awaits the ack without blocking that loop."""
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._emitter.emit(event), self._loop))
+
     def emit_batch(self, events: Sequence[UsageEvent]) -> None:
         self._run(self._emitter.emit_batch(events))
 
