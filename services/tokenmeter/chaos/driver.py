@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from tokenmeter.bench.harness import WorkerProcess, free_port, sql_rows, tokenmeter_env
@@ -466,17 +466,21 @@ class Run:
                                     auto_offset_reset="earliest", enable_auto_commit=False)
         await consumer.start()
         found: dict[str, str] = {}
-        try:
-            idle = 0
-            while idle < 3:
-                batch = await consumer.getmany(timeout_ms=1000)
-                idle = 0 if batch else idle + 1
-                for records in batch.values():
+        try:  # read every partition up to its end offset (not "until it looks idle")
+            ends: dict[TopicPartition, int] | None = None
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=1000)).values():
                     for rec in records:
                         doc = orjson.loads(rec.value)
                         event_id = doc.get("event_id") or _id_from_payload(doc)
                         if event_id:
                             found[event_id] = doc["reason"]
+                parts = consumer.assignment()
+                if parts and ends is None:
+                    ends = await consumer.end_offsets(list(parts))
+                if ends is not None and all([await consumer.position(tp) >= ends[tp] for tp in ends]):
+                    break
         finally:
             await consumer.stop()
         wrong = {k: (v, found.get(k)) for k, v in expected.items() if found.get(k) != v}

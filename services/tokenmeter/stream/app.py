@@ -138,8 +138,11 @@ def build_app(
         judged = core.judge(decoded, offset=offset, record_ms=record_ms)
         for rejection in judged.refused:
             metrics.EVENTS_INVALID.labels(rejection.reason).inc()
-            await dlq_topic.send(key=key, value=dlq_message(
-                rejection, topic=topic, partition=partition, offset=offset, now_ms=int(clock() * 1000)))
+            # Wait for the broker's ack: Faust flushes before it commits but does not look at the
+            # outcome, so an unacknowledged dead letter could be lost with its offset committed.
+            # Refusals are rare; a failed send raises here and the record is redelivered.
+            await (await dlq_topic.send(key=key, value=dlq_message(
+                rejection, topic=topic, partition=partition, offset=offset, now_ms=int(clock() * 1000))))
         if judged.valid:
             metrics.EVENTS_VALID.inc(len(judged.valid))
             result = core.fold(judged.valid, partition=partition, record_ms=record_ms)
