@@ -46,3 +46,17 @@ def render(name: str) -> bytes:
 
 def checked_in(name: str) -> Any:
     return REPO_ROOT / "schemas" / ("openapi.json" if name == OPENAPI else f"{name}.schema.json")
+
+
+OPERATIONS_README = REPO_ROOT / "deploy" / "README.md"
+_BEGIN, _END = "<!-- metrics:begin -->\n", "<!-- metrics:end -->"
+
+
+def operations_readme() -> str:
+    """deploy/README.md with the metrics catalog table regenerated between its markers."""
+    from tokenmeter.observability.metrics import catalog_markdown
+
+    text = OPERATIONS_README.read_text()
+    head, _, rest = text.partition(_BEGIN)
+    _, _, tail = rest.partition(_END)
+    return f"{head}{_BEGIN}{catalog_markdown()}{_END}{tail}"

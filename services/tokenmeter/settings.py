@@ -15,6 +15,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tokenmeter.observability.bounded import BoundedLabel
+
 # services/tokenmeter/settings.py -> repository root, where `var/` holds runtime data.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR = REPO_ROOT / "var"
@@ -112,6 +114,15 @@ class StreamSettings(BaseSettings):
         return self
 
     budget_interval_seconds: float = Field(default=60.0, ge=0, description="budget checks (0: off)")
+    metrics_tenant_limit: int = Field(default=50, ge=0, le=10_000, description="tenants with their own metric "
+                                      "series (the first seen); the rest are reported as 'other'")
+    metrics_tenants: str = Field(default="", description="comma-separated tenants with their own series "
+                                 "(replaces the first-seen rule when set)")
+    metrics_model_limit: int = Field(default=100, ge=0, le=10_000, description="models with their own series")
+
+    def tenant_label(self) -> BoundedLabel:
+        allow = frozenset(t.strip() for t in self.metrics_tenants.split(",") if t.strip())
+        return BoundedLabel(self.metrics_tenant_limit, allow or None)
 
     def topic(self, name: str) -> str:
         return f"{self.namespace}{name}"

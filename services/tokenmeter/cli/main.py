@@ -199,12 +199,21 @@ def _json_default(value: Any) -> str:
 
 @cli.command()
 @click.argument("name", default="usage-event.v1",
-                type=click.Choice(["usage-event.v1", "price-book.v1", "plans.v1", "openapi"]))
+                type=click.Choice(["usage-event.v1", "price-book.v1", "plans.v1", "openapi", "metrics"]))
 @click.option("--write", is_flag=True, help="write schemas/<name>.schema.json (openapi: schemas/openapi.json)")
 def schema(name: str, write: bool) -> None:
-    """Print a JSON Schema (the event, the price book, the plans file) or the HTTP API's OpenAPI document."""
-    from tokenmeter.contracts import checked_in, render
+    """Print a JSON Schema (the event, the price book, the plans file), the HTTP API's OpenAPI document,
+    or the metrics catalog (``metrics --write`` updates deploy/README.md)."""
+    from tokenmeter.contracts import OPERATIONS_README, checked_in, operations_readme, render
 
+    if name == "metrics":
+        if write:
+            OPERATIONS_README.write_text(operations_readme())
+        else:
+            from tokenmeter.observability.metrics import catalog_markdown
+
+            click.echo(catalog_markdown(), nl=False)
+        return
     if write:
         checked_in(name).write_bytes(render(name))
     else:

@@ -26,6 +26,8 @@ from tokenmeter.events.decode import decode_message
 from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
 from tokenmeter.faults import NO_FAULTS, Faults
 from tokenmeter.observability import metrics
+from tokenmeter.observability.bounded import BoundedLabel
+from tokenmeter.observability.business import count_business
 from tokenmeter.pricing.book import PriceBook, input_side_tokens
 from tokenmeter.pricing.catalog import load_plans
 from tokenmeter.pricing.rating import rate
@@ -99,6 +101,8 @@ def build_app(
     windows = app.Table("windows", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
 
     dirty: set[bytes] = set()
+    tenant_label = st.tenant_label()
+    model_label = BoundedLabel(st.metrics_model_limit)
     sweep = {"pending": True}  # after start-up and every recovery, re-publish every window
 
     def price_band(event: UsageEvent) -> int:
@@ -208,6 +212,7 @@ def build_app(
         for token_class, n in zip(TOKEN_CLASSES, _sum_tokens(result.counted), strict=True):
             if n:
                 metrics.TOKENS_COUNTED.labels(token_class).inc(n)
+        count_business(result.counted, tenant_label, model_label)
 
     @app.timer(interval=st.flush_interval_seconds)
     async def publish_snapshots() -> None:

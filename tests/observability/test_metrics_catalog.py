@@ -1,0 +1,83 @@
+"""The metrics catalog is complete, follows the naming rules, is rendered, and bounds tenant and model labels."""
+
+from datetime import UTC, datetime
+
+from prometheus_client import REGISTRY
+
+import tokenmeter.stream.app  # noqa: F401  (imports every module that declares metrics)
+from tokenmeter.contracts import OPERATIONS_README, operations_readme
+from tokenmeter.events.models import UsageEvent
+from tokenmeter.observability import metrics
+from tokenmeter.observability.bounded import OTHER, BoundedLabel
+from tokenmeter.observability.business import count_business
+
+
+def exposed_names() -> set[str]:
+    names = set()
+    for family in REGISTRY.collect():
+        if family.name.startswith("tokenmeter_"):
+            names.add(f"{family.name}_total" if family.type == "counter" else family.name)
+    return names
+
+
+def test_every_exposed_metric_has_a_catalog_entry_and_no_entry_is_missing() -> None:
+    assert exposed_names() == {spec.name for spec in metrics.CATALOG}
+
+
+def test_names_follow_prometheus_conventions() -> None:
+    for spec in metrics.CATALOG:
+        assert spec.name.startswith("tokenmeter_"), spec
+        assert spec.name.endswith("_total") == (spec.kind == "counter"), spec
+        assert (spec.unit == "seconds") == spec.name.endswith("_seconds"), spec
+        assert spec.help.endswith(".") and spec.unit, spec
+
+
+def test_the_operations_readme_holds_the_current_catalog() -> None:
+    assert OPERATIONS_README.read_text() == operations_readme(), "metrics catalog drifted: run `make schema`"
+
+
+def test_bounded_label_keeps_the_first_n_or_the_allow_list() -> None:
+    first = BoundedLabel(2)
+    assert [first(v) for v in ("a", "b", "c", "a", "other", "d")] == ["a", "b", OTHER, "a", OTHER, OTHER]
+    assert first.distinct == 3
+    listed = BoundedLabel(2, frozenset({"vip"}))
+    assert [listed(v) for v in ("a", "vip", "b")] == [OTHER, "vip", OTHER]
+
+
+def event(i: int, tenant: str) -> UsageEvent:
+    return UsageEvent.model_validate({
+        "specversion": "1.0", "type": "llm.usage", "id": f"e{i}", "source": "t", "subject": tenant,
+        "time": datetime(2026, 12, 1, tzinfo=UTC),
+        "data": {"provider": "openai", "model": f"m-{i % 300}", "input_tokens": 3, "output_tokens": 1}})
+
+
+def series(family_name: str, label: str, prefix: str) -> dict[str, float]:
+    """Sample values of one counter family by one label, for label values starting with ``prefix`` or other."""
+    out: dict[str, float] = {}
+    for family in REGISTRY.collect():
+        if family.name == family_name:
+            for s in family.samples:
+                value = s.labels.get(label, "")
+                if s.name.endswith("_total") and (value.startswith(prefix) or value == OTHER):
+                    out[f"{value}|{s.labels.get('token_class')}"] = s.value
+    return out
+
+
+def test_ten_thousand_tenants_make_a_bounded_number_of_series_and_lose_no_tokens() -> None:
+    before = series("tokenmeter_tenant_tokens", "tenant", "card-")
+    model_before = series("tokenmeter_model_tokens", "model", "m-")
+    tenants, models = BoundedLabel(50), BoundedLabel(100)
+    events = [event(i, f"card-{i:05d}") for i in range(10_000)]
+    for start in range(0, len(events), 500):  # as the meter does: one call per record's counted events
+        count_business(events[start:start + 500], tenants, models)
+    after = series("tokenmeter_tenant_tokens", "tenant", "card-")
+    own = {k for k in after if k.startswith("card-")}
+    assert len({k.split("|")[0] for k in own}) == 50  # 50 tenants with their own series, the rest in "other"
+    assert len(own) == 50 * 2  # two token classes each
+    gained = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    assert sum(v for k, v in gained.items() if k.endswith("|input_tokens")) == 30_000
+    assert sum(v for k, v in gained.items() if k.endswith("|output_tokens")) == 10_000
+    model_after = series("tokenmeter_model_tokens", "model", "m-")
+    assert len({k.split("|")[0] for k in model_after if k.startswith("m-")}) == 100
+    model_gained = sum(v - model_before.get(k, 0.0) for k, v in model_after.items())
+    assert model_gained == 40_000
