@@ -31,6 +31,7 @@ run: venv ## Start Kafka + the all-in-one process (meter, sink, /metrics, /v1/to
 	@bash deploy/run.sh
 
 test: venv ## Run unit and integration tests (starts a Kafka broker if none is running, stops it after)
+	@bash deploy/prometheus/ensure.sh
 	@bash deploy/with-kafka.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: venv ## Run unit tests only (nothing started)
