@@ -41,8 +41,8 @@ lint: venv ## ruff and mypy --strict
 	$(BIN)/ruff check services tests
 	$(BIN)/mypy
 
-schema: venv ## Regenerate schemas/ (event, price book, plans, openapi.json) and deploy/README.md's metrics table
-	@for s in usage-event.v1 price-book.v1 plans.v1 openapi metrics; do $(BIN)/tokenmeter schema $$s --write; done
+schema: venv ## Regenerate schemas/ (event, price book, plans, openapi.json), deploy/README.md's metrics table, the dashboards
+	@for s in usage-event.v1 price-book.v1 plans.v1 openapi metrics dashboards; do $(BIN)/tokenmeter schema $$s --write; done
 
 bench: venv ## End-to-end benchmark: events/s through the worker into ClickHouse, freshness p50/p99 (JSON)
 	@bash deploy/with-kafka.sh $(BIN)/python -m tokenmeter.bench --out deploy/bench/results.json $(BENCH_ARGS)

@@ -81,3 +81,13 @@ def test_ten_thousand_tenants_make_a_bounded_number_of_series_and_lose_no_tokens
     assert len({k.split("|")[0] for k in model_after if k.startswith("m-")}) == 100
     model_gained = sum(v - model_before.get(k, 0.0) for k, v in model_after.items())
     assert model_gained == 40_000
+
+
+def test_the_checked_in_dashboards_are_the_rendered_ones() -> None:
+    from tokenmeter.observability.dashboards import DASHBOARDS, render
+    from tokenmeter.settings import REPO_ROOT
+
+    folder = REPO_ROOT / "deploy" / "grafana" / "dashboards"
+    assert sorted(p.name for p in folder.glob("*.json")) == sorted(f"{d.uid}.json" for d in DASHBOARDS)
+    for d in DASHBOARDS:
+        assert (folder / f"{d.uid}.json").read_bytes() == render(d), f"{d.uid} drifted: run `make schema`"

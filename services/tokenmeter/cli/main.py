@@ -199,13 +199,25 @@ def _json_default(value: Any) -> str:
 
 @cli.command()
 @click.argument("name", default="usage-event.v1",
-                type=click.Choice(["usage-event.v1", "price-book.v1", "plans.v1", "openapi", "metrics"]))
+                type=click.Choice(["usage-event.v1", "price-book.v1", "plans.v1", "openapi", "metrics",
+                                   "dashboards"]))
 @click.option("--write", is_flag=True, help="write schemas/<name>.schema.json (openapi: schemas/openapi.json)")
 def schema(name: str, write: bool) -> None:
     """Print a JSON Schema (the event, the price book, the plans file), the HTTP API's OpenAPI document,
     or the metrics catalog (``metrics --write`` updates deploy/README.md)."""
     from tokenmeter.contracts import OPERATIONS_README, checked_in, operations_readme, render
+    from tokenmeter.settings import REPO_ROOT
 
+    if name == "dashboards":  # deploy/grafana/dashboards/<uid>.json
+        from tokenmeter.observability.dashboards import DASHBOARDS
+        from tokenmeter.observability.dashboards import render as render_dashboard
+
+        for d in DASHBOARDS:
+            if write:
+                (REPO_ROOT / "deploy" / "grafana" / "dashboards" / f"{d.uid}.json").write_bytes(render_dashboard(d))
+            else:
+                sys.stdout.buffer.write(render_dashboard(d))
+        return
     if name == "metrics":
         if write:
             OPERATIONS_README.write_text(operations_readme())

@@ -180,3 +180,19 @@ def catalog_markdown() -> str:
         labels = ", ".join(f"`{label}`" for label in spec.labels) or "-"
         rows.append(f"| `{spec.name}` | {spec.kind} | {labels} | {spec.unit} | {spec.help} |")
     return "\n".join(rows) + "\n"
+
+
+def _initialise_known_labels() -> None:
+    """Export 0 for every label value known in advance, so rates and alerts see a series from the start."""
+    from tokenmeter.events.errors import REASONS
+
+    for reason in REASONS:
+        EVENTS_INVALID.labels(reason)
+    for level in ("soft", "hard"):
+        BUDGET_ALERTS.labels(level)
+    for table in ("seen", "windows"):
+        STATE_KEYS.labels(table)
+        STATE_EXPIRED.labels(table)
+
+
+_initialise_known_labels()
