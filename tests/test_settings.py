@@ -43,3 +43,30 @@ def test_windows_must_divide_a_day_so_they_never_straddle_a_price_change() -> No
     assert StreamSettings(window_seconds=3600).window_seconds == 3600
     with pytest.raises(ValidationError, match="must divide 86400"):
         StreamSettings(window_seconds=7)
+
+
+def test_kafka_security_is_validated_and_reaches_every_client() -> None:
+    import ssl
+
+    import faust
+    from pydantic import ValidationError
+
+    from tokenmeter.settings import KafkaSettings
+
+    with pytest.raises(ValidationError, match="SASL needs sasl_mechanism"):
+        KafkaSettings(security_protocol="SASL_SSL")
+    with pytest.raises(ValidationError, match="SASL needs sasl_username and sasl_password"):
+        KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512")
+    with pytest.raises(ValidationError, match="security_protocol must be one of"):
+        KafkaSettings(security_protocol="TLS")
+    plain = KafkaSettings()
+    assert plain.faust_credentials() is None and "ssl_context" not in plain.client_options()
+    sasl = KafkaSettings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_username="meter",
+                         sasl_password="s3cret")  # noqa: S106 (a test value)
+    opts = sasl.client_options()
+    assert (opts["sasl_mechanism"], opts["sasl_plain_username"], opts["sasl_plain_password"]) == (
+        "SCRAM-SHA-512", "meter", "s3cret")
+    assert isinstance(opts["ssl_context"], ssl.SSLContext)
+    creds = sasl.faust_credentials()
+    assert isinstance(creds, faust.SASLCredentials) and creds.username == "meter" and creds.ssl_context is not None
+    assert "s3cret" not in repr(sasl)

@@ -11,6 +11,7 @@ receive these frozen objects. Environment names are the contract:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,35 @@ class KafkaSettings(BaseSettings):
     sasl_password: SecretStr | None = None
     partitions: int = Field(default=8, ge=1, le=1024, description="partitions of tokenmeter topics it creates")
     replication_factor: int = Field(default=1, ge=1, le=16)
+    ssl_cafile: Path | None = Field(default=None, description="CA bundle for SSL / SASL_SSL (default: system CAs)")
+    ssl_certfile: Path | None = Field(default=None, description="client certificate for mutual TLS")
+    ssl_keyfile: Path | None = Field(default=None, description="client key for mutual TLS")
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> KafkaSettings:
+        protocols = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+        if self.security_protocol not in protocols:
+            raise ValueError(f"security_protocol must be one of {', '.join(protocols)}")
+        if self.security_protocol.startswith("SASL_"):
+            if self.sasl_mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+                raise ValueError("SASL needs sasl_mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+            if not self.sasl_username or self.sasl_password is None:
+                raise ValueError("SASL needs sasl_username and sasl_password")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def ssl_context(self) -> Any:
+        """An ``ssl.SSLContext`` for SSL / SASL_SSL (server verified against ssl_cafile or the system CAs)."""
+        from aiokafka.helpers import create_ssl_context
+
+        return create_ssl_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None,
+                                  certfile=str(self.ssl_certfile) if self.ssl_certfile else None,
+                                  keyfile=str(self.ssl_keyfile) if self.ssl_keyfile else None)
 
     def client_options(self) -> dict[str, object]:
         """Keyword arguments shared by every aiokafka client."""
@@ -39,13 +69,24 @@ class KafkaSettings(BaseSettings):
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,
         }
-        if self.sasl_mechanism:
+        if self.security_protocol.startswith("SASL_"):
             opts["sasl_mechanism"] = self.sasl_mechanism
             opts["sasl_plain_username"] = self.sasl_username
-            opts["sasl_plain_password"] = (
-                self.sasl_password.get_secret_value() if self.sasl_password else None
-            )
+            opts["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
+        if self.uses_tls:
+            opts["ssl_context"] = self.ssl_context()
         return opts
+
+    def faust_credentials(self) -> Any:
+        """The same security for Faust's own clients (``broker_credentials``), or None for PLAINTEXT."""
+        import faust
+
+        context = self.ssl_context() if self.uses_tls else None
+        if self.security_protocol.startswith("SASL_"):
+            return faust.SASLCredentials(username=self.sasl_username, password=self.sasl_password.get_secret_value()
+                                         if self.sasl_password else None, mechanism=self.sasl_mechanism,
+                                         ssl_context=context)
+        return faust.SSLCredentials(context) if context is not None else None
 
 
 class ClickHouseSettings(BaseSettings):

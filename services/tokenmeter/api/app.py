@@ -7,6 +7,7 @@ more task, on ``TOKENMETER_HTTP_API_PORT``. Signals stay with the worker.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from tokenmeter.ingest.producer import UsageEmitter
 from tokenmeter.pricing.catalog import builtin_price_book, load_plans, load_price_book
 from tokenmeter.settings import Settings, StreamSettings
 from tokenmeter.storage.clickhouse import ClickHouse
+from tokenmeter.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,17 @@ def build_api(emitter: UsageEmitter, db: ClickHouse, guard: Guard, catalog: Cata
 
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
         return {"status": "ok"}
+
+    @api.get("/readyz", responses={503: {"description": "ClickHouse does not answer"}})
+    async def readyz() -> JSONResponse:
+        """Readiness: ClickHouse answers a query within 2 s (the producer is started before serving)."""
+        try:
+            await asyncio.wait_for(db.aquery("SELECT 1"), 2.0)
+        except (StorageError, TimeoutError) as exc:
+            return JSONResponse(status_code=503, content={"status": "unready", "reason": str(exc) or "timeout"})
+        return JSONResponse({"status": "ready"})
 
     return api
 
@@ -145,14 +157,19 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-async def serve_api(settings: Settings, db: ClickHouse) -> None:
-    """Run the API until cancelled (the worker stopping cancels it). If the port cannot be bound
-    the error is logged and the worker goes on metering without the API."""
+async def serve_api(settings: Settings, db: ClickHouse, *, standalone: bool = False) -> None:
+    """Run the API until cancelled (inside a worker) or until SIGINT/SIGTERM (``standalone``).
+
+    Inside a worker, a port that cannot be bound is logged and the worker goes on metering
+    without the API; standalone, it is an error."""
     async with UsageEmitter(settings.kafka, settings.stream.events_topic) as emitter:
         api = build_api(emitter, db, guard_for(settings), catalog_for(settings.stream),
                         ack_timeout_seconds=settings.http.api_ack_timeout_seconds)
         config = uvicorn.Config(api, host=settings.http.host, port=settings.http.api_port,
                                 log_level="warning", lifespan="off", access_log=False)
+        if standalone:
+            await uvicorn.Server(config).serve()
+            return
         try:
             await _EmbeddedServer(config).serve()
         except SystemExit:  # uvicorn exits when it cannot bind; the meter must not

@@ -73,6 +73,30 @@ def worker(ctx: click.Context, sink: bool) -> None:
 
 
 @cli.command()
+def api() -> None:
+    """Run only the HTTP API (ingest, usage, bills, prices) on TOKENMETER_HTTP_API_PORT.
+
+    For deployments with a ClickHouse server, where the API scales apart from the workers
+    (run those with TOKENMETER_HTTP_API_PORT=0). With the embedded engine the worker serves it.
+    """
+    import asyncio
+
+    from tokenmeter.api.app import serve_api
+    from tokenmeter.storage.clickhouse import connect
+
+    settings = _settings()
+    if not settings.http.api_port:
+        raise click.ClickException("TOKENMETER_HTTP_API_PORT is 0: nothing to serve")
+    db = connect(settings.clickhouse)
+    try:
+        asyncio.run(serve_api(settings, db, standalone=True))
+    except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it handled: a requested stop, not an error
+        pass
+    finally:
+        db.close()
+
+
+@cli.command()
 @click.option("--demo-rate", default=50.0, show_default=True, help="demo events per second (0: none)")
 @click.pass_context
 def run(ctx: click.Context, demo_rate: float) -> None:

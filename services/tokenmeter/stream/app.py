@@ -66,6 +66,7 @@ def build_app(
     app = faust.App(
         st.meter_app_id,
         broker=";".join(f"kafka://{h}" for h in kafka.bootstrap_servers.split(",")),
+        broker_credentials=kafka.faust_credentials(),
         store=st.store,
         broker_session_timeout=st.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, st.session_timeout_seconds / 3),
