@@ -91,3 +91,28 @@ def test_the_checked_in_dashboards_are_the_rendered_ones() -> None:
     assert sorted(p.name for p in folder.glob("*.json")) == sorted(f"{d.uid}.json" for d in DASHBOARDS)
     for d in DASHBOARDS:
         assert (folder / f"{d.uid}.json").read_bytes() == render(d), f"{d.uid} drifted: run `make schema`"
+
+
+def cost_value(tenant: str, currency: str = "USD") -> float:
+    return REGISTRY.get_sample_value("tokenmeter_tenant_cost_total", {"tenant": tenant, "currency": currency}) or 0.0
+
+
+def test_cost_counts_each_snapshot_increase_once_and_seeds_after_a_recovery() -> None:
+    from decimal import Decimal
+
+    from tokenmeter.observability.business import CostMeter
+
+    meter = CostMeter(BoundedLabel(10), BoundedLabel(10))
+    start = cost_value("cost-a")
+    meter.snapshot(b"w1", "cost-a", "openai", "gpt-4o", Decimal("0.50"), "USD")  # a new window: all of it
+    meter.snapshot(b"w1", "cost-a", "openai", "gpt-4o", Decimal("0.75"), "USD")  # grew by 0.25
+    meter.snapshot(b"w1", "cost-a", "openai", "gpt-4o", Decimal("0.75"), "USD")  # unchanged: nothing
+    meter.snapshot(b"w2", "cost-a", "x", "unknown", Decimal("9"), "XXX")          # unpriced: nothing
+    assert cost_value("cost-a") - start == 0.75
+    recovered = CostMeter(BoundedLabel(10), BoundedLabel(10))                     # another process, after a rebalance
+    recovered.snapshot(b"w1", "cost-a", "openai", "gpt-4o", Decimal("0.75"), "USD", seed=True)
+    recovered.snapshot(b"w1", "cost-a", "openai", "gpt-4o", Decimal("1.00"), "USD")
+    assert cost_value("cost-a") - start == 1.00
+    recovered.forget([b"w1"])
+    recovered.snapshot(b"w1", "cost-a", "openai", "gpt-4o", Decimal("1.00"), "USD", seed=True)
+    assert cost_value("cost-a") - start == 1.00

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterable
+from decimal import Decimal
 
 from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
 from tokenmeter.observability import metrics
@@ -26,3 +27,37 @@ def count_business(events: Iterable[UsageEvent], tenant_label: BoundedLabel, mod
         metrics.TENANT_TOKENS.labels(tenant, token_class).inc(n)
     for (provider, name, token_class), n in by_model.items():
         metrics.MODEL_TOKENS.labels(provider, name, token_class).inc(n)
+
+
+class CostMeter:
+    """Adds each window snapshot's increase in list money to the tenant and model cost counters.
+
+    Snapshots are cumulative, so the increase is this snapshot's total minus the last one this
+    process published for the window. After start-up or a rebalance the meter re-publishes every
+    window it holds: those snapshots only ``seed`` the last totals, so nothing is counted twice in
+    one process. Increases between another worker's last snapshot and this one's seed are not
+    counted (named limitation: the counters are trends; ClickHouse has the exact money).
+    """
+
+    def __init__(self, tenant_label: BoundedLabel, model_label: BoundedLabel) -> None:
+        self._tenant, self._model = tenant_label, model_label
+        self._last: dict[bytes, Decimal] = {}
+
+    def snapshot(self, key: bytes, tenant: str, provider: str, model: str, total: Decimal, currency: str, *,
+                 seed: bool = False) -> None:
+        previous = self._last.get(key)
+        self._last[key] = total
+        if seed:
+            return
+        grown = total - (previous or Decimal(0))
+        if grown <= 0 or currency == "XXX":
+            return
+        label = self._model(f"{provider}/{model}")
+        provider, model = (provider, model) if label != "other" else ("other", "other")
+        metrics.TENANT_COST.labels(self._tenant(tenant), currency).inc(float(grown))
+        metrics.MODEL_COST.labels(provider, model, currency).inc(float(grown))
+
+    def forget(self, keys: Iterable[bytes]) -> None:
+        """Drop windows that expired (they will not be published again)."""
+        for key in keys:
+            self._last.pop(key, None)

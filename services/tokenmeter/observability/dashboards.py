@@ -89,6 +89,13 @@ USAGE = Dashboard("tokenmeter-usage", "tokenmeter / usage",
     Panel("Top 10 models, tokens per second", (
         _q("topk(10, sum by (provider, model) (rate(tokenmeter_model_tokens_total[5m])))", "{{provider}}/{{model}}"),),
         "short"),
+    Panel("Top 10 tenants, list-price money per hour", (
+        _q("topk(10, sum by (tenant, currency) (rate(tokenmeter_tenant_cost_total[5m]) * 3600))",
+           "{{tenant}} {{currency}}"),), "short",
+        description="A trend from window snapshots; invoices use the exact money in ClickHouse."),
+    Panel("Top 10 models, list-price money per hour", (
+        _q("topk(10, sum by (provider, model, currency) (rate(tokenmeter_model_cost_total[5m]) * 3600))",
+           "{{provider}}/{{model}} {{currency}}"),), "short"),
     Panel("Events for models without a list price per second", (
         _q("sum(rate(tokenmeter_events_unpriced_total[5m]))", "unpriced"),), "ops"),
     Panel("Budget alerts raised (1 h) by level", (

@@ -171,6 +171,17 @@ MODEL_TOKENS = counter(
     "Tokens counted per provider, model and token class (models beyond the label bound are 'other').",
     ["provider", "model", "token_class"],
 )
+TENANT_COST = counter(
+    "tokenmeter_tenant_cost_total", "currency units",
+    "List-price money rated per tenant (bounded) and currency, as window snapshots grow; for trends: "
+    "exact money is in ClickHouse.",
+    ["tenant", "currency"],
+)
+MODEL_COST = counter(
+    "tokenmeter_model_cost_total", "currency units",
+    "List-price money rated per provider, model (bounded) and currency, as window snapshots grow.",
+    ["provider", "model", "currency"],
+)
 
 
 def catalog_markdown() -> str:

@@ -27,7 +27,7 @@ from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
 from tokenmeter.faults import NO_FAULTS, Faults
 from tokenmeter.observability import metrics
 from tokenmeter.observability.bounded import BoundedLabel
-from tokenmeter.observability.business import count_business
+from tokenmeter.observability.business import CostMeter, count_business
 from tokenmeter.pricing.book import PriceBook, input_side_tokens
 from tokenmeter.pricing.catalog import load_plans
 from tokenmeter.pricing.rating import rate
@@ -104,6 +104,7 @@ def build_app(
     dirty: set[bytes] = set()
     tenant_label = st.tenant_label()
     model_label = BoundedLabel(st.metrics_model_limit)
+    cost_meter = CostMeter(tenant_label, model_label)
     sweep = {"pending": True}  # after start-up and every recovery, re-publish every window
 
     def price_band(event: UsageEvent) -> int:
@@ -162,6 +163,7 @@ def build_app(
         swept = core.expire(partition, record_ms)
         if swept is not None:
             dirty.difference_update(swept.windows)
+            cost_meter.forget(swept.windows)
             metrics.STATE_EXPIRED.labels("seen").inc(len(swept.seen))
             metrics.STATE_EXPIRED.labels("windows").inc(len(swept.windows))
             _state_gauges()
@@ -217,6 +219,7 @@ def build_app(
 
     @app.timer(interval=st.flush_interval_seconds)
     async def publish_snapshots() -> None:
+        changed = set(dirty)  # the re-publish after a recovery only seeds the cost counters
         if sweep["pending"]:
             sweep["pending"] = False
             dirty.update(k for k in windows if is_window_key(k))
@@ -237,6 +240,8 @@ def build_app(
             rated = rate(value.tokens, value.requests, price)
             await windows_topic.send(key=raw_key, value=snapshot_message(key, value, rated, window_ms, now_ms))
             metrics.SNAPSHOTS_EMITTED.inc()
+            cost_meter.snapshot(raw_key, key.tenant, key.provider, key.model, rated.total, rated.currency,
+                                seed=raw_key not in changed)
 
     @app.timer(interval=5.0)
     async def meter_lag() -> None:
