@@ -7,6 +7,7 @@ acme has 2,000,000 gpt-4o input tokens in November 2026 ($5.00 at list) and
 
 from collections.abc import AsyncIterator
 from datetime import date
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -165,3 +166,19 @@ async def test_the_rate_limit_answers_429_with_retry_after(clickhouse: ClickHous
         assert other.status_code == 200  # buckets are per key
         now[0] = 0.5  # one token back at 2/s
         assert (await c.get("/v1/usage", params=params, headers=api_keys.tenant_acme)).status_code == 200
+
+
+async def test_clickhouse_down_is_503_with_retry_after_not_500(clickhouse: ClickHouse, access: Access,
+                                                              api_keys: Keys, tmp_path: Path) -> None:
+    from tokenmeter.faults import CLICKHOUSE_DOWN, Faults
+
+    (tmp_path / CLICKHOUSE_DOWN).touch()
+    down = ClickHouse(clickhouse._client, clickhouse.database, faults=Faults(tmp_path))
+    plans, default_plan = load_plans(None, None)
+    app = app_with(usage_router(down, access), billing_router(down, access, Catalog(builtin_price_book(), plans,
+                                                                                     default_plan)))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        for path, params in (("/v1/usage", {**MONTH, "tenant": "acme"}), ("/v1/tenants/acme/estimate", {})):
+            r = await c.get(path, params=params, headers=api_keys.tenant_acme)
+            assert (r.status_code, r.json()["error"]["field"]) == (503, "clickhouse"), r.text
+            assert r.headers["retry-after"] == "5"

@@ -126,11 +126,18 @@ def _openapi(api: FastAPI) -> dict[str, Any]:
 
 
 def install_error_handlers(api: FastAPI) -> None:
-    """Every 4xx body is ``{"error": {"field": ..., "reason": ...}}``; FastAPI's 422 becomes that 400."""
+    """Every 4xx/503 body is ``{"error": {"field": ..., "reason": ...}}``; FastAPI's 422 becomes that 400."""
 
     @api.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return exc.response()
+
+    @api.exception_handler(StorageError)
+    async def storage_down(_request: Request, exc: StorageError) -> JSONResponse:
+        """ClickHouse unreachable: nothing is wrong with the request, so 503 and a time to retry."""
+        log.warning("API read failed: %s", exc)
+        return ApiError(503, "clickhouse", "usage storage is unavailable; retry shortly",
+                        {"Retry-After": "5"}).response()
 
     @api.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -36,6 +36,7 @@ READ_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "a parameter is invalid; the body names it"},
     **AUTH_RESPONSES,
     403: {"description": "the key may not read this tenant (or is an ingest key)"},
+    503: {"description": "ClickHouse is unavailable; see Retry-After"},
 }
 
 

@@ -20,7 +20,7 @@ from tokenmeter.api.auth import READ_RESPONSES, Access, ApiError
 from tokenmeter.api.keys import ApiKey
 from tokenmeter.errors import TokenmeterError
 from tokenmeter.pricing import render
-from tokenmeter.pricing.billing import Period
+from tokenmeter.pricing.billing import BillingError, Period
 from tokenmeter.pricing.book import PriceBook
 from tokenmeter.pricing.plans import PlansFile
 from tokenmeter.pricing.reports import price_trend
@@ -45,7 +45,7 @@ def billing_router(db: ClickHouse, access: Access, catalog: Catalog,
     def statement_doc(tenant: str, period: Period) -> dict[str, Any]:
         try:
             st = invoice_for(db, catalog.plans, catalog.default_plan, tenant, period)
-        except TokenmeterError as exc:  # e.g. no plan in force, a currency change inside the period
+        except BillingError as exc:  # e.g. no plan in force, a currency change inside the period
             raise ApiError(409, "plans", str(exc)) from exc
         return {**render.as_dict(st.invoice, estimate=period.end > today()),
                 "from": period.start.isoformat(), "to": period.end.isoformat(), "unpriced_models": st.unpriced}
