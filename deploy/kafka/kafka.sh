@@ -57,15 +57,32 @@ fetch_jars() {
 
 write_props() {
   mkdir -p "$data/logs"
+  # Optional SASL/PLAIN listener (tests of secured clients): KAFKA_SASL_PORT and
+  # KAFKA_SASL_USERS="user:password,..."; the PLAINTEXT listener stays for the broker itself.
+  local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+  local advertised="PLAINTEXT://127.0.0.1:$port"
+  local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  local sasl=""
+  if [[ -n "${KAFKA_SASL_PORT:-}" ]]; then
+    [[ -n "${KAFKA_SASL_USERS:-}" ]] || die "KAFKA_SASL_PORT needs KAFKA_SASL_USERS=user:password,..."
+    listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT"
+    advertised="$advertised,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT"
+    protocols="$protocols,SASL_PLAINTEXT:SASL_PLAINTEXT"
+    local users="" pair
+    for pair in ${KAFKA_SASL_USERS//,/ }; do users="$users user_${pair%%:*}=\"${pair#*:}\""; done
+    sasl="sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$users;"
+  fi
   cat > "$props" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
+$sasl
 log.dirs=$data/logs
 num.partitions=8
 auto.create.topics.enable=false

@@ -99,11 +99,11 @@ class Outcome:
 class Broker:
     """A private broker run by kafka.sh, restartable."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, extra_env: dict[str, str] | None = None) -> None:
         self.port, self.cport = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
         env.update({"TOKENMETER_VAR": str(folder), "KAFKA_PORT": str(self.port),
-                    "KAFKA_CONTROLLER_PORT": str(self.cport)})
+                    "KAFKA_CONTROLLER_PORT": str(self.cport), **(extra_env or {})})
         self._env = env
 
     @property
