@@ -57,7 +57,7 @@ async def test_a_sasl_broker_meters_end_to_end_and_refuses_a_wrong_password(tmp_
 
         await asyncio.to_thread(worker.wait_for, stored, 120, "the events sent over SASL to be stored")
         wrong = kafka.model_copy(update={"sasl_password": SecretStr("guess")})
-        with pytest.raises((EmitError, Exception), match=r"(?i)auth|sasl|credential"):
+        with pytest.raises(EmitError, match="cannot connect the producer"):  # aiokafka logs the SASL refusal
             async with UsageEmitter(wrong, topic, request_timeout_ms=5000) as bad:
                 await bad.emit(event(99))
     finally:
