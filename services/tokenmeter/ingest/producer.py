@@ -57,6 +57,7 @@ class UsageEmitter:
         try:
             await self._producer.start()
         except KafkaError as exc:
+            await self._producer.stop()  # release what start() opened before it failed
             raise EmitError(f"cannot connect the producer: {exc}") from exc
 
     async def stop(self) -> None:
