@@ -71,7 +71,9 @@ async def test_every_202_survives_a_broker_kill_and_every_refusal_is_explicit(tm
                             assert r.json() == {"accepted": BATCH}
                             answered_202.update(str(e["id"]) for e in events)
                             break
-                        assert r.status_code == 503, r.text  # the only refusal a dead broker may cause
+                        assert r.status_code == 503, (  # the only refusal a dead broker may cause
+                            f"{r.status_code} {r.text} after {dict(outcomes)}; worker alive: "
+                            f"{worker.proc is not None and worker.proc.poll() is None}; log: {worker.tail()[-2000:]}")
                         assert r.headers["retry-after"] == "5" and r.json()["error"]["field"] == "kafka"
                         await asyncio.sleep(1)  # shorter than Retry-After: the test has a clock to keep
                     sent += 1

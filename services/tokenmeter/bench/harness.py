@@ -28,11 +28,14 @@ def free_port() -> int:
 def tokenmeter_env(*, namespace: str, chdb_dir: Path, http_port: int, var_dir: Path,
                    extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    api_port = free_port()
+    while api_port == http_port:  # two free ports picked a moment apart can be the same one
+        api_port = free_port()
     env.update({
         "TOKENMETER_NAMESPACE": namespace,
         "CLICKHOUSE_URL": f"chdb://{chdb_dir}",
         "TOKENMETER_HTTP_PORT": str(http_port),
-        "TOKENMETER_HTTP_API_PORT": str(free_port()),
+        "TOKENMETER_HTTP_API_PORT": str(api_port),
         "TOKENMETER_VAR_DIR": str(var_dir),
     })
     env.update(extra or {})
