@@ -44,7 +44,8 @@ async def test_every_202_survives_a_broker_kill_and_every_refusal_is_explicit(tm
     env = tokenmeter_env(namespace=f"bk{uuid.uuid4().hex[:8]}.", chdb_dir=tmp_path / "clickhouse",
                          http_port=free_port(), var_dir=tmp_path / "var",
                          extra={"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-                                "TOKENMETER_HTTP_API_ACK_TIMEOUT_SECONDS": "5"})
+                                "TOKENMETER_HTTP_API_ACK_TIMEOUT_SECONDS": "5",
+                                "TOKENMETER_HTTP_API_KEYS_FILE": str(tmp_path / "var" / "api-keys.json")})
     key = keys.create(tmp_path / "var" / "api-keys.json", "ingest")[1]
     headers = {"content-type": "application/cloudevents-batch+json", "authorization": f"Bearer {key}"}
     worker = WorkerProcess(env, tmp_path / "worker.log")
