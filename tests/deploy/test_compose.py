@@ -1,9 +1,13 @@
 """deploy/docker-compose.yml, checked without Docker: files exist, env names are real settings, ports agree."""
 
+import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
@@ -81,3 +85,46 @@ def test_the_commands_the_stack_runs_exist() -> None:
     commands = set(cli.commands)
     assert {"worker", "api", "migrate", "topics"} <= commands
     assert SERVICES["worker"]["command"] == ["worker"] and SERVICES["api"]["command"] == ["api"]
+
+
+@pytest.fixture(scope="module")
+def compose_check(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """deploy/compose-check built with Go: compose-go, the loader inside Docker Compose."""
+    go = shutil.which("go")
+    if go is None:
+        pytest.fail("the compose check needs Go 1.26+ (compose-go is a Go library): install it from https://go.dev/dl")
+    binary = tmp_path_factory.mktemp("compose-check") / "compose-check"
+    built = subprocess.run([go, "build", "-o", str(binary), "."], cwd=DEPLOY / "compose-check",
+                           capture_output=True, text=True, timeout=540, check=False)
+    assert built.returncode == 0, built.stderr
+    return binary
+
+
+def test_compose_go_accepts_the_stack_as_docker_compose_would(compose_check: Path) -> None:
+    loaded = subprocess.run([str(compose_check), str(DEPLOY / "docker-compose.yml")], capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert loaded.returncode == 0, loaded.stderr
+    project = json.loads(loaded.stdout)
+    services = project["services"]
+    assert set(services) == set(SERVICES)
+    for name, service in services.items():
+        for needed, how in (service.get("depends_on") or {}).items():
+            if how["condition"] == "service_healthy":
+                assert services[needed].get("healthcheck", {}).get("test"), (name, needed)
+            for volume in service.get("volumes") or []:
+                if volume["type"] == "volume":
+                    assert volume["source"] in project["volumes"], (name, volume["source"])
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (("  worker:\n", "  worker:\n    restartt: always\n"), "services.worker.restartt"),
+    (("interval: 10s", "interval: banana"), 'invalid duration "banana"')])
+def test_compose_check_refuses_a_broken_file(compose_check: Path, tmp_path: Path, edit: tuple[str, str],
+                                             message: str) -> None:
+    text = (DEPLOY / "docker-compose.yml").read_text()
+    assert edit[0] in text
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(text.replace(edit[0], edit[1], 1))
+    loaded = subprocess.run([str(compose_check), str(broken)], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert loaded.returncode == 1 and message in loaded.stderr, loaded.stderr

@@ -175,6 +175,8 @@ class KeyRing:
         if stamp != self._stamp:
             try:
                 self._keys = {k.id: k for k in read(self.path).keys}
+                log.info("API keys: %d (%d active) read from %s", len(self._keys),
+                         sum(k.active for k in self._keys.values()), self.path)
             except ConfigError as exc:  # a bad edit must not open the door or crash requests: keep the last good set
                 log.error("%s; keeping the %d keys read before", exc, len(self._keys))
             self._stamp = stamp
