@@ -73,6 +73,22 @@ write_props() {
     sasl="sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$users;"
   fi
+  # Optional mutual-TLS listener: KAFKA_SSL_PORT, KAFKA_SSL_KEYSTORE_PEM (the broker's unencrypted
+  # private key and certificate chain in one PEM file) and KAFKA_SSL_TRUSTSTORE_PEM (the CA that
+  # signs client certificates; clients must present one).
+  local tls=""
+  if [[ -n "${KAFKA_SSL_PORT:-}" ]]; then
+    [[ -f "${KAFKA_SSL_KEYSTORE_PEM:-}" && -f "${KAFKA_SSL_TRUSTSTORE_PEM:-}" ]] \
+      || die "KAFKA_SSL_PORT needs KAFKA_SSL_KEYSTORE_PEM and KAFKA_SSL_TRUSTSTORE_PEM (PEM files)"
+    listeners="$listeners,SSL://127.0.0.1:$KAFKA_SSL_PORT"
+    advertised="$advertised,SSL://127.0.0.1:$KAFKA_SSL_PORT"
+    protocols="$protocols,SSL:SSL"
+    tls="listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$KAFKA_SSL_KEYSTORE_PEM
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$KAFKA_SSL_TRUSTSTORE_PEM
+listener.name.ssl.ssl.client.auth=required"
+  fi
   cat > "$props" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -83,6 +99,7 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
 $sasl
+$tls
 log.dirs=$data/logs
 num.partitions=8
 auto.create.topics.enable=false
