@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 KAFKA := deploy/kafka/kafka.sh
 STAMP := $(VENV)/.installed
+PEER_VENV := .venv-peer
+PEER_STAMP := $(PEER_VENV)/.installed
 
 .PHONY: help venv kafka-up kafka-down run test test-unit lint schema bench chaos chaos-quick fuzz clean
 
@@ -20,6 +22,13 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv and install tokenmeter with its dev tools
+
+# The Quix Streams peer of `make bench` runs in its own virtualenv (its pins differ from ours).
+$(PEER_STAMP): deploy/bench/peer-requirements.txt
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install --quiet --upgrade pip==26.3
+	$(PEER_VENV)/bin/pip install --quiet -r deploy/bench/peer-requirements.txt
+	@touch $(PEER_STAMP)
 
 kafka-up: ## Start the local Kafka 4.x broker (fetches jars on first use; no-op if running)
 	@$(KAFKA) up
@@ -44,8 +53,9 @@ lint: venv ## ruff and mypy --strict
 schema: venv ## Regenerate schemas/ (event, price book, plans, openapi.json), deploy/README.md's metrics table, the dashboards
 	@for s in usage-event.v1 price-book.v1 plans.v1 openapi metrics dashboards; do $(BIN)/tokenmeter schema $$s --write; done
 
-bench: venv ## End-to-end benchmark: events/s through the worker into ClickHouse, freshness p50/p99 (JSON)
-	@bash deploy/with-kafka.sh $(BIN)/python -m tokenmeter.bench --out deploy/bench/results.json $(BENCH_ARGS)
+bench: venv $(PEER_STAMP) ## tokenmeter vs the floor (aiokafka fetch+parse) vs a Quix Streams peer, 200k events; last line JSON
+	@bash deploy/with-kafka.sh $(BIN)/python -m tokenmeter.bench --peer-python $(PEER_VENV)/bin/python \
+		--out deploy/bench/results.json $(BENCH_ARGS)
 
 chaos: venv ## Fault suite: 50k events, kill -9s, broker restart, ClickHouse outage, rebalance; SEED=n repeats a run
 	@SEED=$(SEED) $(BIN)/python -m tokenmeter.chaos $(CHAOS_ARGS)

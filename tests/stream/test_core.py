@@ -85,10 +85,56 @@ def test_index_is_rebuilt_from_recovered_tables() -> None:
     recovered.seen.update(core.seen)
     recovered.windows.update(core.windows)
     recovered.rebuild_index()
-    assert (len(recovered.expiry.seen), len(recovered.expiry.windows)) == (2, 2)
+    # one seen key for the record's run of two ids; two windows
+    assert (len(recovered.expiry.seen), len(recovered.expiry.windows), recovered.ids_remembered) == (1, 2, 2)
+    assert process(recovered, 1, MS + 1000, ev("b", T0 + timedelta(minutes=3))) == ([], 0)  # still a duplicate
     swept = recovered.expire(2, MS + 8 * DAY)
-    assert swept is not None and len(swept.seen) == 2 and len(swept.windows) == 2
-    assert recovered.seen == {} and recovered.windows == {}
+    assert swept is not None and len(swept.seen) == 1 and len(swept.windows) == 2
+    assert recovered.seen == {} and recovered.windows == {} and recovered.ids_remembered == 0
+
+
+def test_a_run_of_records_is_one_seen_key_and_duplicates_inside_it_are_skipped() -> None:
+    core = make()
+    result = None
+    for offset, ids in enumerate((("a", "b"), ("c", "a"), ("d",))):
+        judged = core.judge(list(enumerate(ev(i, T0) for i in ids)), offset=offset, record_ms=MS)
+        result = core.fold(judged.valid, partition=2, record_ms=MS, into=result)
+    assert result is not None
+    core.write(result, 2)
+    assert [d.id for d in result.duplicates] == ["a"] and len(result.counted) == 4
+    assert len(core.seen) == 1 and core.ids_remembered == 4 and total(core) == 40
+
+
+def test_a_redelivered_run_keeps_its_ids_when_the_first_recording_expires() -> None:
+    core = make()
+    process(core, 0, MS, ev("a", T0))
+    process(core, 1, MS, ev("b", T0))
+    assert len(core.seen) == 2
+    b_alone = max(core.seen)  # the run key of record 1 (the larger first position)
+    # Records 0 and 1 again (after a crash), folded as one run: both ids recorded again under record 0's key.
+    result = None
+    for offset, i in ((0, "a"), (1, "b")):
+        judged = core.judge([(0, ev(i, T0))], offset=offset, record_ms=MS)
+        result = core.fold(judged.valid, partition=2, record_ms=MS, into=result)
+    assert result is not None and result.redelivered == 2
+    core.write(result, 2)
+    core.expiry.seen.note(2, b_alone, 0)  # as if record 1's own recording expired first
+    swept = core.expire(2, MS + 2 * W)
+    assert swept is not None and swept.seen == [b_alone] and b_alone not in core.seen
+    assert process(core, 2, MS + 2 * W, ev("b", T0)) == ([], 0)  # still known: no double count
+    assert total(core) == 20
+
+
+def test_ids_of_the_older_one_key_per_id_layout_are_still_honoured_and_expired() -> None:
+    from tokenmeter.stream.state import SeenEntry, dedupe_key
+
+    core = make()
+    core.seen[dedupe_key("acme", "old")] = SeenEntry(5, MS, 2).encode()
+    core.seen[dedupe_key("acme", "older")] = SeenEntry(3, 0, -1).encode()[:1]  # from before partitions
+    core.rebuild_index()
+    assert process(core, 9, MS, ev("old", T0), ev("older", T0), ev("new", T0)) == ([], 1)
+    core.expire(2, MS + 8 * DAY + 2 * HOUR)
+    assert dedupe_key("acme", "old") not in core.seen
 
 
 def test_progress_is_kept_per_partition_beside_the_windows_and_is_not_a_window() -> None:

@@ -1,16 +1,31 @@
-"""``make bench``: end-to-end throughput and freshness of the real worker, printed as JSON.
+"""``make bench``: tokenmeter against the floor and a Quix Streams peer, on one broker, one event set.
 
-Phase 1 (throughput): N records (unique events plus ~5 % duplicates) are
-produced to fresh topics first; then the worker starts and drains the backlog
-through dedupe, windows, rating and the ClickHouse sink. Sustained events/s is
-unique events divided by the time from the first counted event to the last
-row stored. CPU seconds and peak RSS are the worker process's own.
+The event set: ``--events`` unique usage events (default 200,000) for
+``--tenants`` tenants, ~5 % of them sent again later (duplicates) and ~2 %
+arriving a window or more late, over seven models and every token class. It is
+packed as the API and ``emit_batch`` pack it: each run of ``--span`` events (a
+gateway fleet's batching interval) becomes one record per tenant holding that
+tenant's events (a CloudEvents batch). It is produced once to a fresh topic,
+and all three contenders read those same records:
 
-Phase 2 (freshness): the same worker is offered a fixed rate of events stamped
-with their send time; p50/p99 of (stored_at - event time) come from ClickHouse.
+1. **floor** (``tokenmeter.bench.floor``): an aiokafka consumer that fetches and
+   parses; nothing else.
+2. **peer** (``peer_quix.py``, its own virtualenv): dedupe per tenant, tumbling
+   event-time windows per tenant and model, totals into ClickHouse (chdb).
+3. **tokenmeter**: ``tokenmeter worker`` (meter, pricing, both ClickHouse tables).
 
-Exactness: stored unique events and token totals are compared with the plan.
-The last stdout line is one JSON object.
+Each runs alone, in its own process, so its CPU seconds and peak RSS are its own
+(the broker runs beside all of them). events/s counts every event read,
+duplicates included, from the first record taken to the last row stored; CPU is
+counted over the same span. Then tokenmeter is offered ``--fresh-rate`` events/s
+(default 5,000) for ``--fresh-seconds``, stamped with their send time, and
+freshness p50/p99 (stored_at - event time) comes from ClickHouse. Exactness:
+the stored unique events and token totals against the plan (``lost``,
+``double``), and the peer's token total against the plan as well.
+
+The last line of stdout is the result as one JSON object; ``--out`` also writes
+it (indented) with the machine it ran on. Exit status 1 if tokenmeter was not
+exact.
 """
 
 from __future__ import annotations
@@ -21,6 +36,8 @@ import json
 import os
 import platform
 import random
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,10 +46,14 @@ from tempfile import mkdtemp
 from typing import Any
 
 from tokenmeter.bench.harness import WorkerProcess, free_port, sql_rows, tokenmeter_env
+from tokenmeter.events.models import TOKEN_CLASSES
 from tokenmeter.ingest import loadgen
-from tokenmeter.ingest.producer import UsageEmitter, encode_event
+from tokenmeter.ingest.producer import UsageEmitter, encode_batch
 from tokenmeter.settings import KafkaSettings, StreamSettings
 from tokenmeter.stream.topics import ensure_topics
+
+PEER_SCRIPT = Path(__file__).with_name("peer_quix.py")
+ALL_TOKENS = " + ".join(TOKEN_CLASSES)
 
 
 @dataclass
@@ -51,6 +72,11 @@ def proc_stats(pid: int) -> ProcStats:
     return ProcStats(cpu, rss_kb / 1024)
 
 
+def figures(events: int, seconds: float, cpu_s: float, peak_rss_mb: float) -> dict[str, float]:
+    return {"events_per_s": round(events / max(seconds, 1e-9), 1), "seconds": round(seconds, 3),
+            "cpu_s_per_1k": round(cpu_s / events * 1000, 4), "peak_rss_mb": round(peak_rss_mb, 1)}
+
+
 async def produce(kafka: KafkaSettings, topic: str, records: list[loadgen.Planned]) -> float:
     started = time.monotonic()
     async with UsageEmitter(kafka, topic, linger_ms=20) as emitter:
@@ -59,7 +85,10 @@ async def produce(kafka: KafkaSettings, topic: str, records: list[loadgen.Planne
 
 
 async def offered_load(kafka: KafkaSettings, topic: str, rate: int, seconds: float, tenants: int) -> int:
-    """Send ``rate`` events/s for ``seconds``, each stamped with its send time; return the count."""
+    """Send ``rate`` events/s for ``seconds``, each stamped with its send time; return the count.
+
+    Every 50 ms the events of that tick go out as one batch record per tenant, as a gateway
+    using ``emit_batch`` (or the API) sends them."""
     rng = random.Random(7)
     names = [f"fresh-{i:03d}" for i in range(tenants)]
     sent, tick = 0, 0.05
@@ -67,122 +96,137 @@ async def offered_load(kafka: KafkaSettings, topic: str, rate: int, seconds: flo
     async with UsageEmitter(kafka, topic, linger_ms=5) as emitter:
         start = time.monotonic()
         while time.monotonic() - start < seconds:
-            futures = []
             now = loadgen.now_utc()
+            by_tenant: dict[str, list[Any]] = {}
             for _ in range(per_tick):
                 tenant = rng.choice(names)
-                e = loadgen.make_event(rng, event_id=f"fresh-{sent}", tenant=tenant, when=now, source="bench")
-                futures.append(await emitter.send_raw(tenant.encode(), encode_event(e)))
+                by_tenant.setdefault(tenant, []).append(
+                    loadgen.make_event(rng, event_id=f"fresh-{sent}", tenant=tenant, when=now, source="bench"))
                 sent += 1
-            await emitter.acknowledged(futures, [1] * len(futures))
+            futures = [await emitter.send_raw(t.encode(), encode_batch(evs)) for t, evs in by_tenant.items()]
+            await emitter.acknowledged(futures, [len(evs) for evs in by_tenant.values()])
             ahead = start + sent / rate - time.monotonic()
             if ahead > 0:
                 await asyncio.sleep(ahead)
     return sent
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="make bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=50_000, help="unique events in the throughput phase")
-    parser.add_argument("--tenants", type=int, default=50)
-    parser.add_argument("--fresh-rate", type=int, default=300,
-                        help="offered events/s in the freshness phase (below capacity: latency, not backlog)")
-    parser.add_argument("--fresh-seconds", type=float, default=20.0)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON result to this file")
-    args = parser.parse_args()
+def run_json(argv: list[str], timeout: float) -> dict[str, Any]:
+    """Run a contender to completion; its last stdout line is its JSON result."""
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:3])} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
-    kafka = KafkaSettings()
-    work = Path(mkdtemp(prefix="tokenmeter-bench-"))
-    namespace = f"bench{uuid.uuid4().hex[:8]}."
-    stream = StreamSettings(namespace=namespace)
-    port = free_port()
-    env = tokenmeter_env(namespace=namespace, chdb_dir=work / "clickhouse", http_port=port, var_dir=work / "var")
 
-    spec = loadgen.LoadSpec(total=args.events, tenants=args.tenants, duplicate_ratio=0.05, invalid_ratio=0.0,
-                            out_of_order_ratio=0.02, seed=args.seed, tenant_prefix="bench-")
-    records, expected = loadgen.plan(spec, now=loadgen.now_utc())
-    asyncio.run(ensure_topics(kafka, stream))
-    produce_s = asyncio.run(produce(kafka, stream.events_topic, records))
-    print(f"bench: produced {len(records)} records ({expected.unique} unique) in {produce_s:.1f}s", flush=True)
-
+def run_tokenmeter(env: dict[str, str], work: Path, unique: int, inputs: int, args: argparse.Namespace,
+                   kafka: KafkaSettings, topic: str) -> dict[str, Any]:
     worker = WorkerProcess(env, work / "worker.log")
     worker.start()
     try:
         worker.wait_ready()
         first: float | None = None
+        cpu0 = 0.0
         while True:
             m = worker.metrics()
-            counted = m.get("tokenmeter_events_counted_total", 0)
-            stored_rows = m.get('tokenmeter_sink_rows_total{table="usage_events"}', 0)
-            if first is None and counted > 0:
-                first = time.monotonic()
-            if stored_rows >= expected.unique:
+            if first is None and m.get("tokenmeter_events_received_total", 0) > 0:
+                first, cpu0 = time.monotonic(), proc_stats(worker.pid).cpu_s
+            if m.get('tokenmeter_sink_rows_total{table="usage_events"}', 0) >= unique:
                 done = time.monotonic()
                 break
             worker.check_alive()
-            time.sleep(0.1)
+            time.sleep(0.2)
         assert first is not None
         stats = proc_stats(worker.pid)
-        elapsed = max(done - first, 1e-9)
-        print(f"bench: drained {expected.unique} unique events in {elapsed:.2f}s", flush=True)
-
-        fresh_cpu0 = stats.cpu_s
-        sent = asyncio.run(offered_load(kafka, stream.events_topic, args.fresh_rate, args.fresh_seconds, 20))
+        throughput = figures(inputs, done - first, stats.cpu_s - cpu0, stats.peak_rss_mb)
+        print(f"bench: tokenmeter took {inputs} events in {done - first:.2f}s", file=sys.stderr, flush=True)
+        sent = asyncio.run(offered_load(kafka, topic, args.fresh_rate, args.fresh_seconds, 20))
         worker.wait_for(lambda: worker.metrics().get('tokenmeter_sink_rows_total{table="usage_events"}', 0)
-                        >= expected.unique + sent, 120, "freshness events stored")
-        fresh_stats = proc_stats(worker.pid)
+                        >= unique + sent, 120, "freshness events stored")
+        fresh_cpu = proc_stats(worker.pid).cpu_s - stats.cpu_s
     finally:
         worker.stop()
-
-    fresh: dict[str, Any] = sql_rows(env, "SELECT count() AS n, "
+    fresh = sql_rows(env, "SELECT count() AS n, "
                           "quantileExact(0.5)(dateDiff('millisecond', time, stored_at)) / 1000 AS p50, "
                           "quantileExact(0.99)(dateDiff('millisecond', time, stored_at)) / 1000 AS p99 "
                           "FROM usage_events FINAL WHERE startsWith(tenant, 'fresh-')")[0]
-    stored = sql_rows(env, "SELECT count() AS n, toString(sum(input_tokens + cached_input_tokens + "
-                           "cache_write_tokens + output_tokens + reasoning_tokens + audio_input_tokens + "
-                           "audio_output_tokens + image_input_tokens)) AS tokens "
+    stored = sql_rows(env, f"SELECT count() AS n, toString(sum({ALL_TOKENS})) AS tokens "
                            "FROM usage_events FINAL WHERE startsWith(tenant, 'bench-')")[0]
-    windows = sql_rows(env, "SELECT toString(sum(input_tokens + cached_input_tokens + cache_write_tokens + "
-                            "output_tokens + reasoning_tokens + audio_input_tokens + audio_output_tokens + "
-                            "image_input_tokens)) AS tokens FROM usage_windows FINAL "
+    windows = sql_rows(env, f"SELECT toString(sum({ALL_TOKENS})) AS tokens FROM usage_windows FINAL "
                             "WHERE startsWith(tenant, 'bench-')")[0]
-    unique_stored = int(stored["n"])
+    return {**throughput,
+            "freshness_offered_per_s": args.fresh_rate, "freshness_events": int(fresh["n"]),
+            "freshness_p50_s": float(fresh["p50"]), "freshness_p99_s": float(fresh["p99"]),
+            "freshness_cpu_s_per_1k": round(fresh_cpu / max(sent, 1) * 1000, 4),
+            "lost": max(0, unique - int(stored["n"])), "double": max(0, int(stored["n"]) - unique),
+            "tokens_in_events": int(stored["tokens"]), "tokens_in_windows": int(windows["tokens"])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000, help="unique events in the event set")
+    parser.add_argument("--tenants", type=int, default=200)
+    parser.add_argument("--span", type=int, default=2_000,
+                        help="events per batching interval, packed into one record per tenant (1: one per record)")
+    parser.add_argument("--fresh-rate", type=int, default=5_000, help="offered events/s in the freshness phase")
+    parser.add_argument("--fresh-seconds", type=float, default=20.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--peer-python", type=Path, default=Path(".venv-peer/bin/python"),
+                        help="python of the virtualenv with quixstreams (make bench creates it)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON result to this file")
+    args = parser.parse_args()
+    if not args.peer_python.exists():
+        raise SystemExit(f"no Quix Streams virtualenv at {args.peer_python}: run `make bench`, which creates it")
+
+    kafka = KafkaSettings()
+    work = Path(mkdtemp(prefix="tokenmeter-bench-"))
+    namespace = f"bench{uuid.uuid4().hex[:8]}."
+    stream = StreamSettings(namespace=namespace)
+    env = tokenmeter_env(namespace=namespace, chdb_dir=work / "clickhouse", http_port=free_port(),
+                         var_dir=work / "var", extra={"TOKENMETER_HTTP_API_PORT": "0"})
+
+    spec = loadgen.LoadSpec(total=args.events, tenants=args.tenants, duplicate_ratio=0.05, invalid_ratio=0.0,
+                            out_of_order_ratio=0.02, seed=args.seed, tenant_prefix="bench-")
+    planned, expected = loadgen.plan(spec, now=loadgen.now_utc())
+    records = loadgen.coalesce(planned, span=args.span) if args.span > 1 else planned
+    inputs = expected.unique + expected.duplicates
+    asyncio.run(ensure_topics(kafka, stream))
+    produce_s = asyncio.run(produce(kafka, stream.events_topic, records))
+    print(f"bench: produced {inputs} events in {len(records)} records in {produce_s:.1f}s",
+          file=sys.stderr, flush=True)
+
+    floor = run_json([sys.executable, "-m", "tokenmeter.bench.floor", stream.events_topic, str(inputs)], 300)
+    print(f"bench: floor {floor}", file=sys.stderr, flush=True)
+    peer = run_json([str(args.peer_python), str(PEER_SCRIPT), "--topic", stream.events_topic,
+                     "--events", str(expected.unique), "--clickhouse", str(work / "clickhouse-peer"),
+                     "--state", str(work / "quix-state"), "--broker", kafka.bootstrap_servers], 900)
+    print(f"bench: peer {peer}", file=sys.stderr, flush=True)
+    meter = run_tokenmeter(env, work, expected.unique, inputs, args, kafka, stream.events_topic)
+
     result: dict[str, Any] = {
-        "machine": {"cpus": _cpus(), "python": platform.python_version(), "platform": platform.platform()},
-        "events": expected.unique,
-        "records": len(records),
-        "producer_records_per_s": round(len(records) / produce_s, 1),
-        "tokenmeter": {
-            "events_per_s": round(expected.unique / elapsed, 1),
-            "cpu_s_per_1k": round(stats.cpu_s / expected.unique * 1000, 4),
-            "peak_rss_mb": round(stats.peak_rss_mb, 1),
-            "freshness_offered_per_s": args.fresh_rate,
-            "freshness_events": int(fresh["n"]),
-            "freshness_p50_s": float(fresh["p50"]),
-            "freshness_p99_s": float(fresh["p99"]),
-            "freshness_cpu_s": round(fresh_stats.cpu_s - fresh_cpu0, 2),
-            "lost": max(0, expected.unique - unique_stored),
-            "double": max(0, unique_stored - expected.unique),
-            "tokens_expected": expected.total_tokens(),
-            "tokens_in_events": int(stored["tokens"]),
-            "tokens_in_windows": int(windows["tokens"]),
-        },
+        "machine": {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "event_set": {"unique": expected.unique, "duplicates": expected.duplicates, "records": len(records),
+                      "events_per_record": round(inputs / len(records), 2), "tenants": args.tenants,
+                      "tokens": expected.total_tokens(), "producer_events_per_s": round(inputs / produce_s, 1)},
+        "floor": figures(inputs, floor["seconds"], floor["cpu_s"], floor["peak_rss_mb"]),
+        "peer": {**figures(inputs, peer["seconds"], peer["cpu_s"], peer["peak_rss_mb"]),
+                 "tokens_exact": peer["tokens"] == expected.total_tokens()},
+        "tokenmeter": meter,
     }
-    line = json.dumps(result, separators=(",", ":"))
+    result["ratios"] = {
+        "tokenmeter_vs_floor": round(meter["events_per_s"] / result["floor"]["events_per_s"], 4),
+        "tokenmeter_vs_peer": round(meter["events_per_s"] / result["peer"]["events_per_s"], 4),
+    }
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(line)
-    meter: dict[str, Any] = result["tokenmeter"]
+    print(json.dumps(result, separators=(",", ":")), flush=True)
     exact = (meter["lost"] == 0 and meter["double"] == 0
-             and int(windows["tokens"]) == int(stored["tokens"]) == expected.total_tokens())
+             and meter["tokens_in_events"] == meter["tokens_in_windows"] == expected.total_tokens())
     raise SystemExit(0 if exact else 1)
-
-
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 if __name__ == "__main__":

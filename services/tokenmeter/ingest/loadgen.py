@@ -147,6 +147,37 @@ def plan(spec: LoadSpec, *, now: datetime) -> tuple[list[Planned], Expected]:
     return records, expected
 
 
+def coalesce(records: list[Planned], *, span: int, max_events: int = 100) -> list[Planned]:
+    """Pack the valid and duplicate records of each run of ``span`` records into per-tenant batch
+    records (a JSON array of events, keyed by tenant), as the API and ``emit_batch`` write them.
+
+    ``span`` models how many events a gateway fleet sends within one batching interval; the
+    tenants in it are spread over several records. Invalid records stay single (one bad
+    record must not refuse its neighbours). Order of a tenant's events is kept.
+    """
+    out: list[Planned] = []
+    for start in range(0, len(records), span):
+        groups: dict[bytes | None, list[Planned]] = {}
+        for record in records[start:start + span]:
+            if record.kind == "invalid":
+                out.append(record)
+                continue
+            group = groups.setdefault(record.key, [])
+            group.append(record)
+            if len(group) == max_events:
+                out.append(_batch_of(groups.pop(record.key)))
+        out.extend(_batch_of(group) for group in groups.values())
+    return out
+
+
+def _batch_of(group: list[Planned]) -> Planned:
+    first = group[0]
+    if len(group) == 1:
+        return first
+    return Planned(first.key, b"[" + b",".join(r.value for r in group) + b"]", "batch", first.event_id,
+                   first.tenant)
+
+
 def expected_costs(expected: Expected, at_ms: int) -> dict[tuple[str, str, str], Decimal]:
     """Total list-price money per (tenant, provider, model) at the prices in force at ``at_ms``,
     computed independently of the stream (a plan's events all fall in one price period)."""

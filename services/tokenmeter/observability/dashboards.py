@@ -73,7 +73,8 @@ PIPELINE = Dashboard("tokenmeter-pipeline", "tokenmeter / pipeline",
     Panel("Input holes repaired (1 h)", (
         _q("sum(increase(tokenmeter_input_gaps_total[1h]))", "holes"),
         _q("sum(increase(tokenmeter_input_gap_records_total[1h]))", "records read"),
-        _q("sum(increase(tokenmeter_input_gap_lost_total[1h]))", "records lost")), "short", "stat"),
+        _q("sum(increase(tokenmeter_input_gap_lost_total[1h]))", "records lost"),
+        _q("sum(increase(tokenmeter_stale_records_total[1h]))", "left to a new owner")), "short", "stat"),
     Panel("Producer SDK: events acknowledged and failed per second", (
         _q("sum(rate(tokenmeter_producer_events_sent_total[1m]))", "acknowledged"),
         _q("sum(rate(tokenmeter_producer_events_failed_total[1m]))", "failed")), "ops"),

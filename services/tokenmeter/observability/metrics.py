@@ -152,6 +152,10 @@ INPUT_GAP_RECORDS = counter(
     "tokenmeter_input_gap_records_total", "records",
     "Records the meter read itself to fill holes left by the consumer.",
 )
+STALE_RECORDS = counter(
+    "tokenmeter_stale_records_total", "records",
+    "Records the meter left to their partition's new owner because a rebalance began before it wrote them.",
+)
 INPUT_GAP_LOST = counter(
     "tokenmeter_input_gap_lost_total", "records",
     "Records of a hole already deleted by retention before they were metered.",

@@ -12,14 +12,17 @@ stream.state and idempotent sinks. Agent concurrency stays 1.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.streams import _current_event
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tokenmeter.events.decode import decode_message
@@ -43,9 +46,17 @@ from tokenmeter.stream.messages import accepted_doc, accepted_message, snapshot_
 from tokenmeter.stream.policy import TimePolicy
 from tokenmeter.stream.sink import Sink, record_lag
 from tokenmeter.stream.state import FoldResult, WindowKey, WindowValue
-from tokenmeter.stream.windows import window_end, window_start
 
 log = logging.getLogger(__name__)
+
+
+class Record(NamedTuple):
+    """The parts of a Kafka record the meter reads."""
+
+    offset: int
+    timestamp_s: float
+    key: bytes | None
+    value: bytes | None
 
 
 def build_app(
@@ -128,49 +139,108 @@ def build_app(
 
     @app.agent(events_topic, concurrency=1)
     async def meter(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
-            last = core.last_offset(msg.partition)
-            if last is not None and msg.offset > last + 1:
-                await _fill_gap(msg.topic, msg.partition, last + 1, msg.offset)
-            await _process(msg.topic, msg.partition, msg.offset, msg.timestamp, msg.key, msg.value)
+        # Records come in runs (up to meter_batch_records, or what arrived within meter_batch_seconds);
+        # each partition's part of a run is folded as one and written once. Faust acks the run's
+        # records only after this body returns, so a crash replays the whole run.
+        async for events in stream.take_events(st.meter_batch_records, within=st.meter_batch_seconds):
+            generation = app.consumer_generation_id
+            by_partition: dict[int, list[Any]] = {}
+            for event in events:
+                # A run can hold records fetched before a rebalance (take_events buffers them past
+                # Faust's own check). Their partition may have moved: metering them here would write
+                # this worker's stale values into another owner's changelog. Skip them; the owner
+                # reads them again from the committed offset.
+                if event.message.generation_id == generation and app.flow_control.is_active():
+                    by_partition.setdefault(event.message.partition, []).append(event)
+                else:
+                    metrics.STALE_RECORDS.inc()
+            for partition, run in by_partition.items():
+                if app.consumer_generation_id != generation:
+                    metrics.STALE_RECORDS.inc(len(run))
+                    continue
+                await _meter_run(partition, run, generation)
 
-    async def _process(topic: str, partition: int, offset: int, timestamp_s: float, key: bytes | None,
-                       value: bytes | None) -> None:
-        # Broker append time (LogAppendTime topic): the same on every redelivery of this record.
-        record_ms = int(timestamp_s * 1000)
-        decoded = decode_message(value, key)
-        metrics.EVENTS_RECEIVED.inc(len(decoded))
-        judged = core.judge(decoded, offset=offset, record_ms=record_ms)
-        for rejection in judged.refused:
-            metrics.EVENTS_INVALID.labels(rejection.reason).inc()
-            # Wait for the broker's ack: Faust flushes before it commits but does not look at the
-            # outcome, so an unacknowledged dead letter could be lost with its offset committed.
-            # Refusals are rare; a failed send raises here and the record is redelivered.
-            await (await dlq_topic.send(key=key, value=dlq_message(
-                rejection, topic=topic, partition=partition, offset=offset, now_ms=int(clock() * 1000))))
-        if judged.valid:
-            metrics.EVENTS_VALID.inc(len(judged.valid))
-            result = core.fold(judged.valid, partition=partition, record_ms=record_ms)
-            # Forward first: the sink tolerates repeats, and a crash after this point
-            # redelivers the message, whose events are then found folded and forwarded again.
-            if result.accepted:
-                docs = [accepted_doc(ev, pos, wkey.start_ms, wkey.band) for pos, ev, wkey in result.accepted]
-                await accepted_topic.send(key=key, value=accepted_message(docs))
-            core.write(result, partition)
-            dirty.update(k.encode() for k in result.touched)
-            _count(result, record_ms)
-        swept = core.expire(partition, record_ms)
+    async def _meter_run(partition: int, run: list[Any], generation: int) -> None:
+        """Meter one partition's records, in offset order, filling any hole the consumer left."""
+        # Faust picks a table's partition from the task's current event: the changelog partition of a
+        # write and, with RocksDB, the only partition a read looks in. A run is read and written as
+        # one of its own records, so neither touches another partition's state.
+        anchor = run[-1]
+        _current_event.set(weakref.ref(anchor))
+        pending: list[Record] = []
+        last = core.last_offset(partition)
+        for event in run:
+            msg = event.message
+            if last is not None and msg.offset <= last:
+                pending.append(Record(msg.offset, msg.timestamp, msg.key, msg.value))
+                continue  # a redelivery: replayed in order with the rest
+            if last is not None and msg.offset > last + 1:
+                await _settle(msg.topic, partition, pending, anchor, generation)
+                pending = []
+                await _fill_gap(msg.topic, partition, last + 1, msg.offset, anchor, generation)
+            pending.append(Record(msg.offset, msg.timestamp, msg.key, msg.value))
+            last = msg.offset
+        await _settle(run[-1].message.topic, partition, pending, anchor, generation)
+
+    async def _settle(topic: str, partition: int, records: list[Record], anchor: Any, generation: int) -> None:
+        """Decode, judge and fold ``records`` of one partition as one run; dead-letter and forward
+        (awaiting the broker's acks), then write every touched key once and expire.
+
+        If a rebalance began meanwhile, nothing is written: the partition may have moved, and its
+        owner meters these records again (the forwards are repeats the sink collapses)."""
+        if not records:
+            return
+        result = FoldResult()
+        dead: list[bytes] = []
+        dead_keys: list[bytes | None] = []
+        newest_ms = 0
+        now_ms = int(clock() * 1000)
+        for rec in records:
+            # Broker append time (LogAppendTime topic): the same on every redelivery of this record.
+            record_ms = int(rec.timestamp_s * 1000)
+            newest_ms = max(newest_ms, record_ms)
+            decoded = decode_message(rec.value, rec.key)
+            metrics.EVENTS_RECEIVED.inc(len(decoded))
+            judged = core.judge(decoded, offset=rec.offset, record_ms=record_ms)
+            for rejection in judged.refused:
+                metrics.EVENTS_INVALID.labels(rejection.reason).inc()
+                dead.append(dlq_message(rejection, topic=topic, partition=partition, offset=rec.offset,
+                                        now_ms=now_ms))
+                dead_keys.append(rec.key)
+            if judged.valid:
+                metrics.EVENTS_VALID.inc(len(judged.valid))
+                core.fold(judged.valid, partition=partition, record_ms=record_ms, into=result)
+        # Every send is awaited before any table write: Faust flushes before it commits but ignores
+        # failed sends, so an unacknowledged dead letter or forward could be lost with its offset
+        # committed. A failed send raises here, and the run is redelivered.
+        sends = [await dlq_topic.send(key=key, value=value) for key, value in zip(dead_keys, dead, strict=True)]
+        # Forward before writing: the sink tolerates repeats, and a crash after this point redelivers
+        # the run, whose events are then found folded and forwarded again. One message per tenant.
+        by_tenant: dict[str, list[dict[str, Any]]] = {}
+        for pos, ev, wkey in result.accepted:
+            by_tenant.setdefault(ev.subject, []).append(accepted_doc(ev, pos, wkey.start_ms, wkey.band))
+        for tenant, docs in by_tenant.items():
+            sends.append(await accepted_topic.send(key=tenant.encode(), value=accepted_message(docs)))
+        if sends:
+            await asyncio.gather(*sends)
+        if app.consumer_generation_id != generation or not app.flow_control.is_active():
+            metrics.STALE_RECORDS.inc(len(records))
+            return
+        _current_event.set(weakref.ref(anchor))
+        core.write(result, partition)
+        dirty.update(k.encode() for k in result.touched)
+        _count(result)
+        swept = core.expire(partition, newest_ms)
         if swept is not None:
             dirty.difference_update(swept.windows)
             cost_meter.forget(swept.windows)
             metrics.STATE_EXPIRED.labels("seen").inc(len(swept.seen))
             metrics.STATE_EXPIRED.labels("windows").inc(len(swept.windows))
             _state_gauges()
-        core.done(partition, offset)
+        core.done(partition, records[-1].offset)
 
-    async def _fill_gap(topic: str, partition: int, start: int, end: int) -> None:
-        """The consumer skipped [start, end): read those records directly and process them, in order."""
+    async def _fill_gap(topic: str, partition: int, start: int, end: int, anchor: Any, generation: int) -> None:
+        """The consumer skipped [start, end): read those records directly and meter them, in order."""
         log.warning("partition %d: consumer skipped offsets %d..%d; processing them from a side reader",
                     partition, start, end - 1)
         metrics.INPUT_GAPS.inc()
@@ -187,15 +257,14 @@ def build_app(
             reader.seek(tp, max(start, first))
             position, idle = max(start, first), 0
             while position < end and idle < 30:
-                records = (await reader.getmany(tp, timeout_ms=1000)).get(tp, [])
-                idle = 0 if records else idle + 1
-                for rec in records:
-                    if rec.offset >= end:
-                        break
-                    await _process(topic, partition, rec.offset, rec.timestamp / 1000, rec.key, rec.value)
-                    metrics.INPUT_GAP_RECORDS.inc()
-                    position = rec.offset + 1
-                if records and records[-1].offset >= end:
+                fetched = (await reader.getmany(tp, timeout_ms=1000)).get(tp, [])
+                idle = 0 if fetched else idle + 1
+                records = [Record(r.offset, r.timestamp / 1000, r.key, r.value) for r in fetched if r.offset < end]
+                await _settle(topic, partition, records, anchor, generation)
+                metrics.INPUT_GAP_RECORDS.inc(len(records))
+                if records:
+                    position = records[-1].offset + 1
+                if fetched and fetched[-1].offset >= end:
                     break
             if position < end and idle >= 30:
                 raise RuntimeError(f"partition {partition}: cannot read offsets {position}..{end - 1} to fill a "
@@ -203,15 +272,15 @@ def build_app(
         finally:
             await reader.stop()
 
-    def _count(result: FoldResult, record_ms: int) -> None:
+    def _count(result: FoldResult) -> None:
         metrics.EVENTS_DUPLICATE.inc(len(result.duplicates))
         metrics.EVENTS_REDELIVERED.inc(result.redelivered)
         metrics.EVENTS_COUNTED.inc(len(result.counted))
-        for ev in result.counted:
-            if record_ms > window_end(window_start(ev.time_ms, window_ms), window_ms):
-                metrics.EVENTS_LATE.inc()
-            if not prices.is_priced(ev.data.provider, ev.data.model, ev.time_ms, tenant=ev.subject):
-                metrics.EVENTS_UNPRICED.inc()
+        metrics.EVENTS_LATE.inc(result.late)
+        unpriced = sum(1 for ev in result.counted
+                       if not prices.is_priced(ev.data.provider, ev.data.model, ev.time_ms, tenant=ev.subject))
+        if unpriced:
+            metrics.EVENTS_UNPRICED.inc(unpriced)
         for token_class, n in zip(TOKEN_CLASSES, _sum_tokens(result.counted), strict=True):
             if n:
                 metrics.TOKENS_COUNTED.labels(token_class).inc(n)

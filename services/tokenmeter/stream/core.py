@@ -13,6 +13,19 @@ plain dicts and simulate crashes between its steps. Each record goes through:
    travels in the same changelog partition as the window values it vouches for).
 
 A crash may stop anywhere in between; the next owner replays the record from 1.
+The agent runs these steps over a run of records of one partition at once
+(``fold(..., into=)``), so each touched key is written once per run.
+
+Ids. Which ids were seen, and at which position, is looked up in memory (one
+dict per partition), never in the table. The ``seen`` table is the durable
+form of that index, written once per run: one key per run
+(``\x00ids:<partition>:<first position>``) holding every id first seen in it,
+as ``[[dedupe key, position, basis], ...]``. One changelog record per run
+instead of one per event is most of the meter's speed. After every recovery
+the index is rebuilt from the table (:meth:`MeterCore.rebuild_index`); a run
+key is expired as a whole once its newest basis is past the dedupe horizon.
+Keys of the older layout (one per id, ``SeenEntry``) are still read and
+expired, so a running deployment upgrades in place.
 
 Gaps. The recorded offset lets the agent notice when the consumer hands it a
 record *after* a hole (offset > last processed + 1): a Faust consumer can skip
@@ -26,6 +39,8 @@ from __future__ import annotations
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 
+import orjson
+
 from tokenmeter.events.errors import Rejection
 from tokenmeter.events.models import UsageEvent
 from tokenmeter.stream.expiry import Expiry, Sweep
@@ -34,6 +49,7 @@ from tokenmeter.stream.state import FoldResult, SeenEntry, WindowKey, WindowValu
 
 Table = MutableMapping[bytes, bytes]
 PROGRESS_PREFIX = b"\x00progress:"  # windows-table keys that are not windows (JSON keys start with "[")
+IDS_PREFIX = b"\x00ids:"  # seen-table keys of a run of ids (the older layout's keys are JSON, "[")
 
 
 def is_window_key(raw_key: bytes) -> bool:
@@ -55,6 +71,8 @@ class MeterCore:
         self.policy = policy
         self.expiry = expiry
         self.window_ms = window_ms
+        # partition -> dedupe key -> (position of its first copy, the seen-table key that holds it)
+        self.ids: dict[int, dict[bytes, tuple[int, bytes]]] = {}
 
     def judge(self, decoded: Sequence[tuple[int, UsageEvent | Rejection]], *, offset: int,
               record_ms: int) -> Judged:
@@ -70,14 +88,29 @@ class MeterCore:
             out.refused.append(item)
         return out
 
-    def fold(self, valid: list[tuple[int, UsageEvent]], *, partition: int, record_ms: int) -> FoldResult:
-        return fold(valid, seen=self._first, current=self._window, window_ms=self.window_ms,
-                    partition=partition, record_ms=record_ms, band=self.band)
+    def fold(self, valid: list[tuple[int, UsageEvent]], *, partition: int, record_ms: int,
+             into: FoldResult | None = None) -> FoldResult:
+        ids = self.ids.get(partition, {})
+        unplaced = self.ids.get(-1)  # older-layout ids written before partitions were recorded
+
+        def first(dkey: bytes) -> int | None:
+            found = ids.get(dkey)
+            if found is None and unplaced:
+                found = unplaced.get(dkey)
+            return None if found is None else found[0]
+
+        return fold(valid, seen=first, current=self._window, window_ms=self.window_ms,
+                    partition=partition, record_ms=record_ms, band=self.band, into=into)
 
     def write(self, result: FoldResult, partition: int) -> None:
-        for dkey, entry in result.seen.items():
-            self.seen[dkey] = entry.encode()
-            self.expiry.seen.note(partition, dkey, entry.basis_ms)
+        if result.seen:
+            entries = list(result.seen.items())
+            run_key = IDS_PREFIX + b"%d:%d" % (partition, min(e.position for _, e in entries))
+            self.seen[run_key] = orjson.dumps([[k.decode(), e.position, e.basis_ms] for k, e in entries])
+            ids = self.ids.setdefault(partition, {})
+            for dkey, entry in entries:
+                ids[dkey] = (entry.position, run_key)
+            self.expiry.seen.note(partition, run_key, max(e.basis_ms for _, e in entries))
         for wkey, value in result.windows.items():
             raw_key = wkey.encode()
             self.windows[raw_key] = value.encode()
@@ -88,8 +121,12 @@ class MeterCore:
         due = self.expiry.advance(partition, record_ms)
         if due is None:
             return None
-        for dkey in due.seen:
-            self.seen.pop(dkey, None)
+        ids = self.ids.get(partition, {})
+        for key in due.seen:
+            raw = self.seen.pop(key, None)
+            for dkey in _dedupe_keys(key, raw):
+                if ids.get(dkey, (0, key))[1] == key:  # a redelivery may have re-recorded it under a newer run
+                    ids.pop(dkey, None)
         for raw_key in due.windows:
             self.windows.pop(raw_key, None)
         return due
@@ -110,14 +147,32 @@ class MeterCore:
                 continue
             value = WindowValue.decode(raw_value)
             self.expiry.windows.note(value.partition, raw_key, WindowKey.decode(raw_key).start_ms + self.window_ms)
+        self.ids = {}
         for raw_key, raw_value in self.seen.items():
-            entry = SeenEntry.decode(raw_value)
-            self.expiry.seen.note(entry.partition, raw_key, entry.basis_ms)
+            if raw_key.startswith(IDS_PREFIX):
+                partition = int(raw_key[len(IDS_PREFIX):].split(b":")[0])
+                ids = self.ids.setdefault(partition, {})
+                newest = 0
+                for dkey, pos, basis in orjson.loads(raw_value):
+                    ids[dkey.encode()] = (pos, raw_key)
+                    newest = max(newest, basis)
+                self.expiry.seen.note(partition, raw_key, newest)
+            else:
+                entry = SeenEntry.decode(raw_value)
+                self.ids.setdefault(entry.partition, {})[raw_key] = (entry.position, raw_key)
+                self.expiry.seen.note(entry.partition, raw_key, entry.basis_ms)
 
-    def _first(self, key: bytes) -> int | None:
-        value = self.seen.get(key)
-        return None if value is None else SeenEntry.decode(value).position
+    @property
+    def ids_remembered(self) -> int:
+        return sum(len(ids) for ids in self.ids.values())
 
     def _window(self, key: WindowKey) -> WindowValue | None:
         value = self.windows.get(key.encode())
         return None if value is None else WindowValue.decode(value)
+
+
+def _dedupe_keys(key: bytes, raw: bytes | None) -> list[bytes]:
+    """The dedupe keys a seen-table entry holds: a run's ids, or the older layout's one id."""
+    if not key.startswith(IDS_PREFIX):
+        return [key]
+    return [] if raw is None else [dkey.encode() for dkey, _, _ in orjson.loads(raw)]

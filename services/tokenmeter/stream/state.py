@@ -145,6 +145,7 @@ class FoldResult:
     counted: list[UsageEvent] = field(default_factory=list)  # newly folded by this call
     duplicates: list[UsageEvent] = field(default_factory=list)
     redelivered: int = 0  # events already folded before a crash or rebalance
+    late: int = 0  # counted events whose window had ended when their record was written
 
 
 def fold(
@@ -156,16 +157,20 @@ def fold(
     partition: int = -1,
     record_ms: int = 0,
     band: Callable[[UsageEvent], int] = lambda event: 0,
+    into: FoldResult | None = None,
 ) -> FoldResult:
     """Fold positioned events (in position order) of one record into window values.
 
     ``seen`` and ``current`` read the stored tables; the result holds only the
-    new values, so a caller writes each touched key once per message however
-    many of its events landed there. ``partition`` and ``record_ms`` describe
-    the Kafka record, for expiry. ``band`` gives an event's context-cliff price
-    band (deterministic per event, so a replay windows it the same way).
+    new values, so a caller writes each touched key once however many of its
+    events landed there. ``partition`` and ``record_ms`` describe the Kafka
+    record, for expiry. ``band`` gives an event's context-cliff price band
+    (deterministic per event, so a replay windows it the same way). ``into``
+    accumulates several records of one partition (in offset order) into one
+    result, so a run of records is written once: the values pending in it are
+    read before the tables.
     """
-    out = FoldResult()
+    out = into if into is not None else FoldResult()
     for pos, event in events:
         dkey = dedupe_key(event.subject, event.id)
         entry = out.seen.get(dkey)
@@ -185,4 +190,6 @@ def fold(
             continue
         out.windows[wkey] = value.add(event, pos)
         out.counted.append(event)
+        if record_ms > wkey.start_ms + window_ms:
+            out.late += 1
     return out
