@@ -23,6 +23,10 @@ freshness p50/p99 (stored_at - event time) comes from ClickHouse. Exactness:
 the stored unique events and token totals against the plan (``lost``,
 ``double``), and the peer's token total against the plan as well.
 
+Then the scale-out runs (``tokenmeter.bench.scale``, meter only): the same kind
+of event set metered by 1 and by 2 worker processes on 8 partitions, and by one
+worker with 1k, 10k and 100k active tenants (state keys and peak RSS).
+
 The last line of stdout is the result as one JSON object; ``--out`` also writes
 it (indented) with the machine it ran on. Exit status 1 if tokenmeter was not
 exact.
@@ -45,6 +49,7 @@ from pathlib import Path
 from tempfile import mkdtemp
 from typing import Any
 
+from tokenmeter.bench import scale
 from tokenmeter.bench.harness import WorkerProcess, free_port, sql_rows, tokenmeter_env
 from tokenmeter.events.models import TOKEN_CLASSES
 from tokenmeter.ingest import loadgen
@@ -136,7 +141,7 @@ def run_tokenmeter(env: dict[str, str], work: Path, unique: int, inputs: int, ar
                 done = time.monotonic()
                 break
             worker.check_alive()
-            time.sleep(0.2)
+            time.sleep(0.5)  # a /metrics scrape costs the worker CPU: not too often
         assert first is not None
         stats = proc_stats(worker.pid)
         throughput = figures(inputs, done - first, stats.cpu_s - cpu0, stats.peak_rss_mb)
@@ -175,6 +180,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--peer-python", type=Path, default=Path(".venv-peer/bin/python"),
                         help="python of the virtualenv with quixstreams (make bench creates it)")
+    parser.add_argument("--scale-events", type=int, default=200_000,
+                        help="events per scale-out run (1 and 2 workers; 1k, 10k, 100k tenants); 0 skips them")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON result to this file")
     args = parser.parse_args()
     if not args.peer_python.exists():
@@ -216,6 +223,9 @@ def main() -> None:
                  "tokens_exact": peer["tokens"] == expected.total_tokens()},
         "tokenmeter": meter,
     }
+    if args.scale_events:
+        print("bench: scale-out runs (meter only)", file=sys.stderr, flush=True)
+        result["scale_out"] = scale.run(kafka, work / "scale", events=args.scale_events, span=args.span)
     result["ratios"] = {
         "tokenmeter_vs_floor": round(meter["events_per_s"] / result["floor"]["events_per_s"], 4),
         "tokenmeter_vs_peer": round(meter["events_per_s"] / result["peer"]["events_per_s"], 4),

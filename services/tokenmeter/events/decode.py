@@ -40,7 +40,9 @@ def decode_message(value: bytes | None, key: bytes | None, *, keyed: bool = True
     if isinstance(doc, list):
         if len(doc) > MAX_BATCH_EVENTS:
             return [(0, _whole(e.BATCH_TOO_LARGE, f"{len(doc)} events; limit {MAX_BATCH_EVENTS}", raw))]
-        return [(i, _decode_one(item, None, key, index=i, keyed=keyed)) for i, item in enumerate(doc)]
+        # No item can be over the per-event limit if the whole message is not: skip measuring each.
+        small = len(raw) <= MAX_EVENT_BYTES
+        return [(i, _decode_one(item, None, key, index=i, keyed=keyed, small=small)) for i, item in enumerate(doc)]
     return [(0, _whole(e.NOT_AN_EVENT, f"expected an object or array, got {type(doc).__name__}", raw))]
 
 
@@ -49,25 +51,33 @@ def _whole(reason: str, message: str, raw: bytes) -> Rejection:
 
 
 def _decode_one(doc: Any, raw: bytes | None, key: bytes | None, index: int | None, *,
-                keyed: bool = True) -> UsageEvent | Rejection:
-    if raw is None:
-        raw = orjson.dumps(doc)
-    event_id, tenant = _identity(doc)
+                keyed: bool = True, small: bool = False) -> UsageEvent | Rejection:
+    """One event; ``raw`` is its bytes when they are at hand (a batch item's are made only if
+    needed: to measure it, unless ``small`` says the whole message is under the limit, or to
+    dead-letter it)."""
     if not isinstance(doc, dict):
         return Rejection(e.NOT_AN_EVENT, (FieldError("", f"batch item is {type(doc).__name__}, not an object"),),
-                         raw, index, event_id, tenant)
-    if len(raw) > MAX_EVENT_BYTES:
-        return Rejection(e.TOO_LARGE, (FieldError("", f"event is {len(raw)} bytes; limit {MAX_EVENT_BYTES}"),),
-                         raw, index, event_id, tenant)
+                         raw if raw is not None else orjson.dumps(doc), index, None, None)
+    if not small:
+        raw = raw if raw is not None else orjson.dumps(doc)
+        if len(raw) > MAX_EVENT_BYTES:
+            return _refuse(e.TOO_LARGE, (FieldError("", f"event is {len(raw)} bytes; limit {MAX_EVENT_BYTES}"),),
+                           doc, raw, index)
     try:
         event = UsageEvent.model_validate(doc)
     except ValidationError as exc:
-        return Rejection(e.SCHEMA_VIOLATION, tuple(_field_errors(exc)), raw, index, event_id, tenant)
+        return _refuse(e.SCHEMA_VIOLATION, tuple(_field_errors(exc)), doc, raw, index)
     if keyed and (key is None or key != event.subject.encode()):
         shown = "none" if key is None else key.decode("utf-8", "replace")
-        return Rejection(e.KEY_MISMATCH, (FieldError("subject", f"message key {shown!r} is not the subject"),),
-                         raw, index, event_id, tenant)
+        return _refuse(e.KEY_MISMATCH, (FieldError("subject", f"message key {shown!r} is not the subject"),),
+                       doc, raw, index)
     return event
+
+
+def _refuse(reason: str, errors: tuple[FieldError, ...], doc: dict[str, Any], raw: bytes | None,
+            index: int | None) -> Rejection:
+    event_id, tenant = _identity(doc)
+    return Rejection(reason, errors, raw if raw is not None else orjson.dumps(doc), index, event_id, tenant)
 
 
 def _identity(doc: Any) -> tuple[str | None, str | None]:

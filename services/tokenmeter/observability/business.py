@@ -3,23 +3,44 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
 from tokenmeter.observability import metrics
 from tokenmeter.observability.bounded import BoundedLabel
 
+Group = tuple[str, str, str]  # (tenant, provider, model)
+
+
+def token_groups(events: Iterable[UsageEvent]) -> dict[Group, list[int]]:
+    """Token counts (``TOKEN_CLASSES`` order) summed per (tenant, provider, model)."""
+    groups: dict[Group, list[int]] = {}
+    for ev in events:
+        key = (ev.subject, ev.data.provider, ev.data.model)
+        sums = groups.get(key)
+        if sums is None:
+            groups[key] = list(ev.token_counts())
+        else:
+            for i, n in enumerate(ev.token_counts()):
+                sums[i] += n
+    return groups
+
 
 def count_business(events: Iterable[UsageEvent], tenant_label: BoundedLabel, model_label: BoundedLabel) -> None:
     """Add the events' tokens to the per-tenant and per-model counters (one ``inc`` per series touched)."""
+    count_groups(token_groups(events), tenant_label, model_label)
+
+
+def count_groups(groups: Mapping[Group, Sequence[int]], tenant_label: BoundedLabel,
+                 model_label: BoundedLabel) -> None:
     by_tenant: Tally[tuple[str, str]] = Tally()
     by_model: Tally[tuple[str, str, str]] = Tally()
-    for ev in events:
-        tenant = tenant_label(ev.subject)
-        model = model_label(f"{ev.data.provider}/{ev.data.model}")
-        provider, name = (ev.data.provider, ev.data.model) if model != "other" else ("other", "other")
-        for token_class, n in zip(TOKEN_CLASSES, ev.token_counts(), strict=True):
+    for (subject, provider, name), counts in groups.items():
+        tenant = tenant_label(subject)
+        if model_label(f"{provider}/{name}") == "other":
+            provider, name = "other", "other"
+        for token_class, n in zip(TOKEN_CLASSES, counts, strict=True):
             if n:
                 by_tenant[tenant, token_class] += n
                 by_model[provider, name, token_class] += n

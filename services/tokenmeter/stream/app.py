@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import faust
@@ -30,7 +30,7 @@ from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
 from tokenmeter.faults import NO_FAULTS, Faults
 from tokenmeter.observability import metrics
 from tokenmeter.observability.bounded import BoundedLabel
-from tokenmeter.observability.business import CostMeter, count_business
+from tokenmeter.observability.business import CostMeter, count_groups, token_groups
 from tokenmeter.pricing.book import PriceBook, input_side_tokens
 from tokenmeter.pricing.catalog import load_plans
 from tokenmeter.pricing.rating import rate
@@ -57,6 +57,17 @@ class Record(NamedTuple):
     timestamp_s: float
     key: bytes | None
     value: bytes | None
+
+
+class Prepared(NamedTuple):
+    """A partition's run of records, folded, with its sends under way; written once they are acked."""
+
+    partition: int
+    records: list[Record]
+    anchor: Any  # one of the run's Faust events: table reads and writes go to its partition
+    result: FoldResult
+    sends: list[Awaitable[Any]]
+    newest_ms: int  # the newest record timestamp of the run (stream time, for expiry)
 
 
 def build_app(
@@ -154,20 +165,20 @@ def build_app(
                     by_partition.setdefault(event.message.partition, []).append(event)
                 else:
                     metrics.STALE_RECORDS.inc()
+            # Fold every partition's run and start its sends, then wait for all the acks at once
+            # (one round trip per run of records, not one per partition), then write.
+            prepared: list[Prepared] = []
             for partition, run in by_partition.items():
-                if app.consumer_generation_id != generation:
-                    metrics.STALE_RECORDS.inc(len(run))
-                    continue
-                await _meter_run(partition, run, generation)
+                prepared.extend(await _meter_run(partition, run, generation))
+            await asyncio.gather(*(send for p in prepared for send in p.sends))
+            for p in prepared:
+                _finish(p, generation)
 
-    async def _meter_run(partition: int, run: list[Any], generation: int) -> None:
-        """Meter one partition's records, in offset order, filling any hole the consumer left."""
-        # Faust picks a table's partition from the task's current event: the changelog partition of a
-        # write and, with RocksDB, the only partition a read looks in. A run is read and written as
-        # one of its own records, so neither touches another partition's state.
+    async def _meter_run(partition: int, run: list[Any], generation: int) -> list[Prepared]:
+        """Fold one partition's records, in offset order; a hole the consumer left is filled first."""
         anchor = run[-1]
-        _current_event.set(weakref.ref(anchor))
         pending: list[Record] = []
+        _current_event.set(weakref.ref(anchor))
         last = core.last_offset(partition)
         for event in run:
             msg = event.message
@@ -175,24 +186,27 @@ def build_app(
                 pending.append(Record(msg.offset, msg.timestamp, msg.key, msg.value))
                 continue  # a redelivery: replayed in order with the rest
             if last is not None and msg.offset > last + 1:
-                await _settle(msg.topic, partition, pending, anchor, generation)
+                await _settle(_prepare(msg.topic, partition, pending, anchor), generation)
                 pending = []
                 await _fill_gap(msg.topic, partition, last + 1, msg.offset, anchor, generation)
             pending.append(Record(msg.offset, msg.timestamp, msg.key, msg.value))
             last = msg.offset
-        await _settle(run[-1].message.topic, partition, pending, anchor, generation)
+        return [await _prepare(run[-1].message.topic, partition, pending, anchor)]
 
-    async def _settle(topic: str, partition: int, records: list[Record], anchor: Any, generation: int) -> None:
-        """Decode, judge and fold ``records`` of one partition as one run; dead-letter and forward
-        (awaiting the broker's acks), then write every touched key once and expire.
+    async def _settle(preparing: Awaitable[Prepared], generation: int) -> None:
+        p = await preparing
+        await asyncio.gather(*p.sends)
+        _finish(p, generation)
 
-        If a rebalance began meanwhile, nothing is written: the partition may have moved, and its
-        owner meters these records again (the forwards are repeats the sink collapses)."""
-        if not records:
-            return
+    async def _prepare(topic: str, partition: int, records: list[Record], anchor: Any) -> Prepared:
+        """Decode, judge and fold ``records`` of one partition as one run; start the dead letters
+        and the forwards. Reads the tables, writes nothing."""
+        # Faust picks a table's partition from the task's current event: the changelog partition of a
+        # write and, with RocksDB, the only partition a read looks in. A run is read and written as
+        # one of its own records, so neither touches another partition's state.
+        _current_event.set(weakref.ref(anchor))
         result = FoldResult()
-        dead: list[bytes] = []
-        dead_keys: list[bytes | None] = []
+        sends: list[Awaitable[Any]] = []
         newest_ms = 0
         now_ms = int(clock() * 1000)
         for rec in records:
@@ -204,16 +218,11 @@ def build_app(
             judged = core.judge(decoded, offset=rec.offset, record_ms=record_ms)
             for rejection in judged.refused:
                 metrics.EVENTS_INVALID.labels(rejection.reason).inc()
-                dead.append(dlq_message(rejection, topic=topic, partition=partition, offset=rec.offset,
-                                        now_ms=now_ms))
-                dead_keys.append(rec.key)
+                sends.append(await dlq_topic.send(key=rec.key, value=dlq_message(
+                    rejection, topic=topic, partition=partition, offset=rec.offset, now_ms=now_ms)))
             if judged.valid:
                 metrics.EVENTS_VALID.inc(len(judged.valid))
                 core.fold(judged.valid, partition=partition, record_ms=record_ms, into=result)
-        # Every send is awaited before any table write: Faust flushes before it commits but ignores
-        # failed sends, so an unacknowledged dead letter or forward could be lost with its offset
-        # committed. A failed send raises here, and the run is redelivered.
-        sends = [await dlq_topic.send(key=key, value=value) for key, value in zip(dead_keys, dead, strict=True)]
         # Forward before writing: the sink tolerates repeats, and a crash after this point redelivers
         # the run, whose events are then found folded and forwarded again. One message per tenant.
         by_tenant: dict[str, list[dict[str, Any]]] = {}
@@ -221,23 +230,32 @@ def build_app(
             by_tenant.setdefault(ev.subject, []).append(accepted_doc(ev, pos, wkey.start_ms, wkey.band))
         for tenant, docs in by_tenant.items():
             sends.append(await accepted_topic.send(key=tenant.encode(), value=accepted_message(docs)))
-        if sends:
-            await asyncio.gather(*sends)
-        if app.consumer_generation_id != generation or not app.flow_control.is_active():
-            metrics.STALE_RECORDS.inc(len(records))
+        return Prepared(partition, records, anchor, result, sends, newest_ms)
+
+    def _finish(p: Prepared, generation: int) -> None:
+        """After every send of the run was acknowledged: write each touched key once, count, expire.
+
+        Every send is awaited before any table write: Faust flushes before it commits but ignores
+        failed sends, so an unacknowledged dead letter or forward could be lost with its offset
+        committed (a failed send raises, and the run is redelivered). If a rebalance began
+        meanwhile, nothing is written: the partition may have moved, and its owner meters these
+        records again (the forwards are repeats the sink collapses)."""
+        if not p.records:
             return
-        _current_event.set(weakref.ref(anchor))
-        core.write(result, partition)
-        dirty.update(k.encode() for k in result.touched)
-        _count(result)
-        swept = core.expire(partition, newest_ms)
+        if app.consumer_generation_id != generation or not app.flow_control.is_active():
+            metrics.STALE_RECORDS.inc(len(p.records))
+            return
+        _current_event.set(weakref.ref(p.anchor))
+        dirty.update(core.write(p.result, p.partition))  # every touched key is written, redeliveries too
+        _count(p.result)
+        swept = core.expire(p.partition, p.newest_ms)
         if swept is not None:
             dirty.difference_update(swept.windows)
             cost_meter.forget(swept.windows)
             metrics.STATE_EXPIRED.labels("seen").inc(len(swept.seen))
             metrics.STATE_EXPIRED.labels("windows").inc(len(swept.windows))
             _state_gauges()
-        core.done(partition, records[-1].offset)
+        core.done(p.partition, p.records[-1].offset)
 
     async def _fill_gap(topic: str, partition: int, start: int, end: int, anchor: Any, generation: int) -> None:
         """The consumer skipped [start, end): read those records directly and meter them, in order."""
@@ -260,7 +278,7 @@ def build_app(
                 fetched = (await reader.getmany(tp, timeout_ms=1000)).get(tp, [])
                 idle = 0 if fetched else idle + 1
                 records = [Record(r.offset, r.timestamp / 1000, r.key, r.value) for r in fetched if r.offset < end]
-                await _settle(topic, partition, records, anchor, generation)
+                await _settle(_prepare(topic, partition, records, anchor), generation)
                 metrics.INPUT_GAP_RECORDS.inc(len(records))
                 if records:
                     position = records[-1].offset + 1
@@ -277,14 +295,24 @@ def build_app(
         metrics.EVENTS_REDELIVERED.inc(result.redelivered)
         metrics.EVENTS_COUNTED.inc(len(result.counted))
         metrics.EVENTS_LATE.inc(result.late)
-        unpriced = sum(1 for ev in result.counted
-                       if not prices.is_priced(ev.data.provider, ev.data.model, ev.time_ms, tenant=ev.subject))
+        # Prices change only at UTC midnight, so whether a model is priced holds for a whole day.
+        priced: dict[tuple[str, str, str, int], bool] = {}
+        unpriced = 0
+        for ev in result.counted:
+            day = ev.time_ms // 86_400_000
+            key = (ev.subject, ev.data.provider, ev.data.model, day)
+            known = priced.get(key)
+            if known is None:
+                known = priced[key] = prices.is_priced(key[1], key[2], day * 86_400_000, tenant=key[0])
+            unpriced += not known
         if unpriced:
             metrics.EVENTS_UNPRICED.inc(unpriced)
-        for token_class, n in zip(TOKEN_CLASSES, _sum_tokens(result.counted), strict=True):
+        groups = token_groups(result.counted)
+        for i, token_class in enumerate(TOKEN_CLASSES):
+            n = sum(counts[i] for counts in groups.values())
             if n:
                 metrics.TOKENS_COUNTED.labels(token_class).inc(n)
-        count_business(result.counted, tenant_label, model_label)
+        count_groups(groups, tenant_label, model_label)
 
     @app.timer(interval=st.flush_interval_seconds)
     async def publish_snapshots() -> None:
@@ -361,14 +389,6 @@ def build_app(
             return view.json({"status": "ok", "partitions": owned})
 
     return app
-
-
-def _sum_tokens(events: list[UsageEvent]) -> list[int]:
-    totals = [0] * len(TOKEN_CLASSES)
-    for ev in events:
-        for i, n in enumerate(ev.token_counts()):
-            totals[i] += n
-    return totals
 
 
 def total_doc(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -102,7 +102,8 @@ class MeterCore:
         return fold(valid, seen=first, current=self._window, window_ms=self.window_ms,
                     partition=partition, record_ms=record_ms, band=self.band, into=into)
 
-    def write(self, result: FoldResult, partition: int) -> None:
+    def write(self, result: FoldResult, partition: int) -> list[bytes]:
+        """Write every key the fold touched, once; return the window keys written (encoded)."""
         if result.seen:
             entries = list(result.seen.items())
             run_key = IDS_PREFIX + b"%d:%d" % (partition, min(e.position for _, e in entries))
@@ -111,10 +112,13 @@ class MeterCore:
             for dkey, entry in entries:
                 ids[dkey] = (entry.position, run_key)
             self.expiry.seen.note(partition, run_key, max(e.basis_ms for _, e in entries))
+        written = []
         for wkey, value in result.windows.items():
             raw_key = wkey.encode()
             self.windows[raw_key] = value.encode()
             self.expiry.windows.note(partition, raw_key, wkey.start_ms + self.window_ms)
+            written.append(raw_key)
+        return written
 
     def expire(self, partition: int, record_ms: int) -> Sweep | None:
         """Delete what is past its horizon on ``partition``; returns what was deleted, if a sweep ran."""
