@@ -164,7 +164,7 @@ def build_app(
                 if event.message.generation_id == generation and app.flow_control.is_active():
                     by_partition.setdefault(event.message.partition, []).append(event)
                 else:
-                    metrics.STALE_RECORDS.inc()
+                    _leave_uncommitted([event])
             # Fold every partition's run and start its sends, then wait for all the acks at once
             # (one round trip per run of records, not one per partition), then write.
             prepared: list[Prepared] = []
@@ -172,7 +172,19 @@ def build_app(
                 prepared.extend(await _meter_run(partition, run, generation))
             await asyncio.gather(*(send for p in prepared for send in p.sends))
             for p in prepared:
-                _finish(p, generation)
+                if not _finish(p, generation):
+                    _leave_uncommitted(by_partition[p.partition])
+
+    def _leave_uncommitted(events: list[Any]) -> None:
+        """Keep these records' offsets out of the next commit, though take_events acks them.
+
+        After a rebalance Faust may not yet know a partition's committed offset, and would then
+        commit the first run of acked offsets it holds: acking records that were not metered could
+        move the commit past them, unseen by anyone (no progress record yet to reveal the hole).
+        A message already marked acked is skipped by the consumer's bookkeeping."""
+        metrics.STALE_RECORDS.inc(len(events))
+        for event in events:
+            event.message.acked = True
 
     async def _meter_run(partition: int, run: list[Any], generation: int) -> list[Prepared]:
         """Fold one partition's records, in offset order; a hole the consumer left is filled first."""
@@ -196,7 +208,8 @@ def build_app(
     async def _settle(preparing: Awaitable[Prepared], generation: int) -> None:
         p = await preparing
         await asyncio.gather(*p.sends)
-        _finish(p, generation)
+        if not _finish(p, generation):
+            metrics.STALE_RECORDS.inc(len(p.records))
 
     async def _prepare(topic: str, partition: int, records: list[Record], anchor: Any) -> Prepared:
         """Decode, judge and fold ``records`` of one partition as one run; start the dead letters
@@ -232,7 +245,7 @@ def build_app(
             sends.append(await accepted_topic.send(key=tenant.encode(), value=accepted_message(docs)))
         return Prepared(partition, records, anchor, result, sends, newest_ms)
 
-    def _finish(p: Prepared, generation: int) -> None:
+    def _finish(p: Prepared, generation: int) -> bool:
         """After every send of the run was acknowledged: write each touched key once, count, expire.
 
         Every send is awaited before any table write: Faust flushes before it commits but ignores
@@ -241,10 +254,9 @@ def build_app(
         meanwhile, nothing is written: the partition may have moved, and its owner meters these
         records again (the forwards are repeats the sink collapses)."""
         if not p.records:
-            return
+            return True
         if app.consumer_generation_id != generation or not app.flow_control.is_active():
-            metrics.STALE_RECORDS.inc(len(p.records))
-            return
+            return False
         _current_event.set(weakref.ref(p.anchor))
         dirty.update(core.write(p.result, p.partition))  # every touched key is written, redeliveries too
         _count(p.result)
@@ -256,6 +268,7 @@ def build_app(
             metrics.STATE_EXPIRED.labels("windows").inc(len(swept.windows))
             _state_gauges()
         core.done(p.partition, p.records[-1].offset)
+        return True
 
     async def _fill_gap(topic: str, partition: int, start: int, end: int, anchor: Any, generation: int) -> None:
         """The consumer skipped [start, end): read those records directly and meter them, in order."""
