@@ -29,22 +29,28 @@ from tokenmeter.settings import KafkaSettings, StreamSettings
 from tokenmeter.stream.topics import ensure_topics
 
 
-def _event_set(kafka: KafkaSettings, namespace: str, *, events: int, tenants: int, span: int) -> int:
-    """Produce a fresh event set to ``namespace``'s events topic; return its unique events."""
+def _event_set(kafka: KafkaSettings, namespace: str, *, events: int, tenants: int,
+               span: int) -> tuple[int, int, int]:
+    """Produce a fresh event set to ``namespace``'s events topic; return (unique, all events, records)."""
     from tokenmeter.bench.__main__ import produce
 
     spec = loadgen.LoadSpec(total=events, tenants=tenants, duplicate_ratio=0.05, invalid_ratio=0.0,
                             out_of_order_ratio=0.02, seed=2, tenant_prefix="scale-")
     planned, expected = loadgen.plan(spec, now=loadgen.now_utc())
-    stream = StreamSettings(namespace=namespace)
-    asyncio.run(ensure_topics(kafka, stream))
-    asyncio.run(produce(kafka, stream.events_topic, loadgen.coalesce(planned, span=span)))
-    return expected.unique
+    records = loadgen.coalesce(planned, span=span)
+    asyncio.run(produce(kafka, StreamSettings(namespace=namespace).events_topic, records))
+    return expected.unique, expected.unique + expected.duplicates, len(records)
 
 
-def _meter(work: Path, namespace: str, processes: int, unique: int) -> dict[str, Any]:
+def _meter(kafka: KafkaSettings, work: Path, processes: int, *, events: int, tenants: int,
+           span: int) -> dict[str, Any]:
+    """Start the workers on empty topics, wait until they split the partitions, then produce the
+    event set and time it from the first event received to the last counted."""
     from tokenmeter.bench.__main__ import proc_stats
 
+    namespace = f"scale{uuid.uuid4().hex[:8]}."
+    asyncio.run(ensure_topics(kafka, StreamSettings(namespace=namespace)))
+    work.mkdir(parents=True, exist_ok=True)
     workers = []
     for i in range(processes):
         env = tokenmeter_env(namespace=namespace, chdb_dir=work / f"clickhouse-{i}", http_port=free_port(),
@@ -55,25 +61,31 @@ def _meter(work: Path, namespace: str, processes: int, unique: int) -> dict[str,
     try:
         for w in workers:
             w.wait_ready()
-        start: tuple[float, float] | None = None
+
+        def split() -> bool:
+            held = [orjson.loads(w.get("/healthz"))["partitions"] for w in workers]
+            return all(held) and sum(len(h) for h in held) == 8
+
+        workers[0].wait_for(split, 120, "the workers to split the 8 partitions")
+        unique, inputs, records = _event_set(kafka, namespace, events=events, tenants=tenants, span=span)
+        first: float | None = None
         while True:
-            counted = sum(w.metrics().get("tokenmeter_events_counted_total", 0) for w in workers)
-            if start is None:
-                held = [orjson.loads(w.get("/healthz"))["partitions"] for w in workers]
-                if all(held) and sum(len(h) for h in held) == 8:
-                    start = (time.monotonic(), counted)
-            if counted >= unique and start is not None:
-                seconds = time.monotonic() - start[0]
+            seen = [w.metrics() for w in workers]
+            if first is None and sum(m.get("tokenmeter_events_received_total", 0) for m in seen) > 0:
+                first = time.monotonic()
+            if sum(m.get("tokenmeter_events_counted_total", 0) for m in seen) >= unique:
+                seconds = time.monotonic() - (first or time.monotonic())
                 break
             for w in workers:
                 w.check_alive()
             time.sleep(0.5)
-        last = workers[0].metrics()
+        seen = [w.metrics() for w in workers]  # the state gauges, now that every event is in
         stats = [proc_stats(w.pid) for w in workers]
-        return {"processes": processes, "events_per_s": round((unique - start[1]) / max(seconds, 1e-9), 1),
-                "peak_rss_mb": round(max(s.peak_rss_mb for s in stats), 1),
-                "window_keys": int(last.get('tokenmeter_state_keys{table="windows"}', 0)),
-                "seen_keys": int(last.get('tokenmeter_state_keys{table="seen"}', 0))}
+        return {"processes": processes, "tenants": tenants, "events_per_record": round(inputs / records, 2),
+                "events_per_s": round(inputs / max(seconds, 1e-9), 1),
+                "peak_rss_mb_per_process": round(max(s.peak_rss_mb for s in stats), 1),
+                "window_keys": int(sum(m.get('tokenmeter_state_keys{table="windows"}', 0) for m in seen)),
+                "ids_remembered": int(sum(m.get('tokenmeter_state_keys{table="seen"}', 0) for m in seen))}
     finally:
         for w in workers:
             w.stop()
@@ -81,13 +93,8 @@ def _meter(work: Path, namespace: str, processes: int, unique: int) -> dict[str,
 
 def run(kafka: KafkaSettings, work: Path, *, events: int, span: int) -> dict[str, Any]:
     """Every run meters a fresh copy of its event set (its own topics and consumer group)."""
-    out: dict[str, Any] = {"workers": [], "tenants": []}
-    for processes in (1, 2):
-        ns = f"scale{uuid.uuid4().hex[:8]}."
-        unique = _event_set(kafka, ns, events=events, tenants=200, span=span)
-        out["workers"].append(_meter(work / f"workers-{processes}", ns, processes, unique))
-    for tenants in (1_000, 10_000, 100_000):
-        ns = f"tenants{uuid.uuid4().hex[:8]}."
-        unique = _event_set(kafka, ns, events=events, tenants=tenants, span=span)
-        out["tenants"].append({"tenants": tenants, **_meter(work / f"tenants-{tenants}", ns, 1, unique)})
-    return out
+    return {
+        "workers": [_meter(kafka, work / f"workers-{n}", n, events=events, tenants=200, span=span) for n in (1, 2)],
+        "tenants": [_meter(kafka, work / f"tenants-{t}", 1, events=events, tenants=t, span=span)
+                    for t in (1_000, 10_000, 100_000)],
+    }

@@ -128,7 +128,7 @@ EVENTS_UNPRICED = counter(
 )
 STATE_KEYS = gauge(
     "tokenmeter_state_keys", "keys",
-    "Keys held in the meter's tables on this worker, by table.",
+    "State held by the meter on this worker: window keys (table=windows) and remembered ids (table=seen).",
     ["table"],
 )
 STATE_EXPIRED = counter(

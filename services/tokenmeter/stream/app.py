@@ -146,7 +146,7 @@ def build_app(
 
     def _state_gauges() -> None:
         metrics.STATE_KEYS.labels("windows").set(len(core.expiry.windows))
-        metrics.STATE_KEYS.labels("seen").set(len(core.expiry.seen))
+        metrics.STATE_KEYS.labels("seen").set(core.ids_remembered)
 
     @app.agent(events_topic, concurrency=1)
     async def meter(stream: Any) -> None:
@@ -266,7 +266,7 @@ def build_app(
             cost_meter.forget(swept.windows)
             metrics.STATE_EXPIRED.labels("seen").inc(len(swept.seen))
             metrics.STATE_EXPIRED.labels("windows").inc(len(swept.windows))
-            _state_gauges()
+        _state_gauges()
         core.done(p.partition, p.records[-1].offset)
         return True
 
