@@ -118,9 +118,9 @@ class StreamSettings(BaseSettings):
     app_id: str = "tokenmeter-meter"
     window_seconds: int = Field(default=60, ge=1, le=86_400)
     flush_interval_seconds: float = Field(default=1.0, gt=0, le=60)
-    meter_batch_records: int = Field(default=1_000, ge=1, le=100_000,
+    meter_batch_records: int = Field(default=2_000, ge=1, le=100_000,
                                      description="records the meter folds and writes as one run, at most")
-    meter_batch_seconds: float = Field(default=0.05, gt=0, le=5,
+    meter_batch_seconds: float = Field(default=0.25, gt=0, le=5,
                                        description="how long the meter waits to fill a run (adds to freshness)")
     sink_batch_rows: int = Field(default=20_000, ge=1, le=1_000_000)
     sink_batch_seconds: float = Field(default=0.5, gt=0, le=60)

@@ -63,7 +63,7 @@ def test_cliff_bills_the_whole_request_at_the_higher_rate() -> None:
     large = ours("google", "gemini-2.5-pro", WHEN, 200_001, 0, 0, 1_000_000)
     assert small == D("0.25") + D("10")          # 200k in at $1.25, 1M out at $10
     assert large == D("0.5000025") + D("15")     # every token at the >200k rates: $2.50 in, $15 out
-    assert PRICES.band("google", "gemini-2.5-pro", int(WHEN.timestamp() * 1000), 200_001) == 1
+    assert PRICES.band("google", "gemini-2.5-pro", int(WHEN.timestamp() * 1000), (200_001, 0, 0, 0, 0, 0, 0, 0)) == 1
 
 
 def test_o3_price_cut_on_2025_06_10_is_effective_dated() -> None:

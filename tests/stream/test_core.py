@@ -151,14 +151,13 @@ def test_progress_is_kept_per_partition_beside_the_windows_and_is_not_a_window()
 
 
 def test_requests_above_a_cliff_are_windowed_apart_and_rated_at_the_cliff() -> None:
-    from tokenmeter.pricing.book import input_side_tokens
     from tokenmeter.pricing.catalog import builtin_price_book
     from tokenmeter.pricing.rating import rate
 
     book = builtin_price_book()
 
     def band(e: UsageEvent) -> int:
-        return book.band(e.data.provider, e.data.model, e.time_ms, input_side_tokens(e.token_counts()))
+        return book.band(e.data.provider, e.data.model, e.time_ms, e.token_counts())
 
     core = MeterCore({}, {}, policy=TimePolicy(7 * DAY, 300_000), window_ms=W, band=band,
                      expiry=Expiry(lateness_ms=7 * DAY, dedupe_ms=7 * DAY, grace_ms=HOUR, interval_ms=60_000))

@@ -16,6 +16,7 @@ Uniqueness is (``subject``, ``id``): the tenant and the gateway's request id.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Annotated, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
@@ -115,13 +116,20 @@ class UsageEvent(BaseModel):
     def tenant(self) -> str:
         return self.subject
 
-    @property
+    # Both are read several times per event on the meter's hot path (windowing, dedupe horizon,
+    # price band, forward), so they are computed once. The model is frozen, so they cannot go stale;
+    # pydantic leaves cached properties out of equality, dumps and the schema.
+    @cached_property
     def time_ms(self) -> int:
         """Event time in integer epoch milliseconds (sub-millisecond parts truncated)."""
         return (self.time - _EPOCH) // _ONE_MS
 
     def token_counts(self) -> tuple[int, ...]:
         """Counts in ``TOKEN_CLASSES`` order."""
+        return self._counts
+
+    @cached_property
+    def _counts(self) -> tuple[int, ...]:
         d = self.data
         return (
             d.input_tokens,

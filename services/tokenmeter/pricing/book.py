@@ -269,9 +269,11 @@ class PriceBook:
             prices.update(cliff.per_million)
         return ModelPrice(provider, model, self.book.currency, prices, per_request)
 
-    def band(self, provider: str, model: str, at_ms: int, input_side_tokens: int) -> int:
-        """How many cliffs a request of this size crosses (0: base price). A rating dimension of windows."""
+    def band(self, provider: str, model: str, at_ms: int, counts: Sequence[int]) -> int:
+        """How many cliffs a request with these token counts (``TOKEN_CLASSES`` order) crosses
+        (0: base price). A rating dimension of windows."""
         period = self.period(provider, model, at_ms)
-        if period is None:
+        if period is None or not period.cliffs:
             return 0
-        return sum(1 for c in period.cliffs if input_side_tokens > c.above_input_tokens)
+        tokens = input_side_tokens(counts)
+        return sum(1 for c in period.cliffs if tokens > c.above_input_tokens)

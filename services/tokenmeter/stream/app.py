@@ -31,7 +31,7 @@ from tokenmeter.faults import NO_FAULTS, Faults
 from tokenmeter.observability import metrics
 from tokenmeter.observability.bounded import BoundedLabel
 from tokenmeter.observability.business import CostMeter, count_groups, token_groups
-from tokenmeter.pricing.book import PriceBook, input_side_tokens
+from tokenmeter.pricing.book import PriceBook
 from tokenmeter.pricing.catalog import load_plans
 from tokenmeter.pricing.rating import rate
 from tokenmeter.settings import Settings
@@ -131,7 +131,7 @@ def build_app(
 
     def price_band(event: UsageEvent) -> int:
         d = event.data
-        return prices.band(d.provider, d.model, event.time_ms, input_side_tokens(event.token_counts()))
+        return prices.band(d.provider, d.model, event.time_ms, event.token_counts())
 
     core = MeterCore(
         seen, windows, policy=TimePolicy.from_settings(st), window_ms=window_ms, band=price_band,

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import add as plus
 from typing import Final, NamedTuple
 
 import orjson
@@ -87,9 +88,11 @@ class WindowKey(NamedTuple):
         return cls(*orjson.loads(raw))  # five fields: written before bands existed, band 0
 
 
-@dataclass(frozen=True, slots=True)
-class WindowValue:
-    """Cumulative quantities of one window key, and the highest position folded in."""
+class WindowValue(NamedTuple):
+    """Cumulative quantities of one window key, and the highest position folded in.
+
+    A NamedTuple rather than a dataclass: the fold makes one per event, and a tuple is the
+    cheapest immutable value Python builds."""
 
     watermark: int
     requests: int
@@ -102,14 +105,8 @@ class WindowValue:
         return cls(-1, 0, (0,) * _N, 0, partition)
 
     def add(self, event: UsageEvent, pos: int) -> WindowValue:
-        counts = event.token_counts()
-        return WindowValue(
-            watermark=pos,
-            requests=self.requests + event.data.requests,
-            tokens=tuple(a + b for a, b in zip(self.tokens, counts, strict=True)),
-            events=self.events + 1,
-            partition=self.partition,
-        )
+        tokens = tuple(map(plus, self.tokens, event.token_counts()))
+        return WindowValue(pos, self.requests + event.data.requests, tokens, self.events + 1, self.partition)
 
     def encode(self) -> bytes:
         return orjson.dumps([self.watermark, self.requests, self.events, self.partition, *self.tokens])
