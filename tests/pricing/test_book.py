@@ -210,3 +210,17 @@ def test_is_priced_agrees_with_lookup(tmp_path: Path) -> None:
             for tenant in (None, "bigco", "tiny"):
                 assert book.is_priced(provider, model, at, tenant=tenant) == (
                     book.lookup(provider, model, at, tenant=tenant) is not None), (provider, model, day, tenant)
+
+
+@given(st.integers(0, 86_400_000 * 3 - 1), st.sampled_from([0, 1]), st.integers(0, 400_000))
+def test_per_day_memos_answer_as_the_lookup_at_the_instant(offset_ms: int, band: int, prompt: int) -> None:
+    # Two days either side of the o3 cut (2025-06-10), and gemini-2.5-pro's 200k cliff.
+    at_ms = int(datetime(2025, 6, 8, tzinfo=UTC).timestamp() * 1000) + offset_ms
+    for provider, model in (("openai", "o3"), ("google", "gemini-2.5-pro"), ("nobody", "nothing")):
+        assert PRICES.window_price(provider, model, at_ms, service_tier="standard", band=band, tenant="t") == \
+            PRICES.lookup(provider, model, at_ms, band=band, tenant="t")
+        direct = PRICES.lookup(provider, model, at_ms, input_side_tokens=prompt)
+        banded = PRICES.lookup(provider, model, at_ms, band=PRICES.band(provider, model, at_ms,
+                                                                         (prompt, 0, 0, 0, 0, 0, 0, 0)))
+        assert banded == direct
+    assert PRICES.band("google", "gemini-2.5-pro", at_ms, (prompt, 0, 0, 0, 0, 0, 0, 0)) == int(prompt > 200_000)

@@ -39,6 +39,22 @@ def test_replayed_events_collapse(clickhouse: ClickHouse) -> None:
     assert clickhouse.query("SELECT count(), sum(input_tokens) FROM usage_events FINAL") == [(3, 6)]
 
 
+def test_times_stored_from_epoch_ms_are_exact(clickhouse: ClickHouse) -> None:
+    e = ev("t", tokens=1, sec=75)  # 2026-11-05T10:01:15Z
+    doc = {**accepted_doc(e, position(1, 0), 1_793_872_860_000), "time_ms": 1_793_872_875_123}
+    clickhouse.insert("usage_events", [event_row(doc)], EVENT_COLUMNS)
+    price = builtin_price_book().lookup("openai", "gpt-4o", NOW_MS)
+    value = WindowValue.empty().add(e, 3)
+    snapshot = snapshot_message(window_key(e, 60_000), value, rate(value.tokens, value.requests, price), 60_000,
+                                now_ms=1_793_872_999_999)
+    clickhouse.insert("usage_windows", [window_row(load(snapshot))], WINDOW_COLUMNS)
+    assert clickhouse.query("SELECT toString(time), toString(window_start) FROM usage_events") == [
+        ("2026-11-05 10:01:15.123", "2026-11-05 10:01:00.000")]
+    assert clickhouse.query("SELECT toString(window_start), toString(window_end), toString(emitted_at) "
+                            "FROM usage_windows") == [
+        ("2026-11-05 10:01:00.000", "2026-11-05 10:02:00.000", "2026-11-05 10:03:19.999")]
+
+
 def test_latest_snapshot_wins_whatever_the_insert_order(clickhouse: ClickHouse) -> None:
     price = builtin_price_book().lookup("openai", "gpt-4o", NOW_MS)
     e1, e2 = ev("a", tokens=100), ev("b", tokens=50)

@@ -27,8 +27,8 @@ def test_event_row_round_trip_and_idempotent() -> None:
     assert row == event_row(orjson.loads(raw)[0])
     named = dict(zip(EVENT_COLUMNS, row, strict=True))
     assert named["tenant"] == "acme" and named["event_id"] == "x"
-    assert named["time"] == datetime(2026, 11, 5, 10, 1, 15, tzinfo=UTC)
-    assert named["window_start"] == datetime(2026, 11, 5, 10, 1, tzinfo=UTC)
+    assert from_ms(named["time"]) == datetime(2026, 11, 5, 10, 1, 15, tzinfo=UTC)  # epoch ms: DateTime64(3) ticks
+    assert from_ms(named["window_start"]) == datetime(2026, 11, 5, 10, 1, tzinfo=UTC)
     assert (named["input_tokens"], named["output_tokens"], named["requests"]) == (7, 1, 1)
     assert named["position"] == 3 * 2**20 + 1
 
@@ -44,4 +44,5 @@ def test_window_row_keeps_money_exact() -> None:
     assert named["output_cost"] == Decimal("0.00001")     # 1 x $10/1M
     assert named["cost_total"] == Decimal("0.0000175")
     assert (named["version"], named["currency"], named["unpriced"]) == (42, "USD", False)
-    assert named["window_end"] == datetime(2026, 11, 5, 10, 1, tzinfo=UTC)
+    assert from_ms(named["window_end"]) == datetime(2026, 11, 5, 10, 1, tzinfo=UTC)
+    assert named["emitted_at"] == 5

@@ -5,12 +5,35 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
 from tokenmeter.observability import metrics
 from tokenmeter.observability.bounded import BoundedLabel
 
 Group = tuple[str, str, str]  # (tenant, provider, model)
+
+
+class Series:
+    """A labelled metric's children, kept once made: ``labels()`` validates and locks on every
+    call, a measurable cost when the meter adds to hundreds of series per run. The label values
+    come through :class:`BoundedLabel`, so this holds as many children as the metric has series."""
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
+
+TENANT_TOKENS = Series(metrics.TENANT_TOKENS)
+MODEL_TOKENS = Series(metrics.MODEL_TOKENS)
+TENANT_COST = Series(metrics.TENANT_COST)
+MODEL_COST = Series(metrics.MODEL_COST)
 
 
 def token_groups(events: Iterable[UsageEvent]) -> dict[Group, list[int]]:
@@ -45,9 +68,9 @@ def count_groups(groups: Mapping[Group, Sequence[int]], tenant_label: BoundedLab
                 by_tenant[tenant, token_class] += n
                 by_model[provider, name, token_class] += n
     for (tenant, token_class), n in by_tenant.items():
-        metrics.TENANT_TOKENS.labels(tenant, token_class).inc(n)
+        TENANT_TOKENS(tenant, token_class).inc(n)
     for (provider, name, token_class), n in by_model.items():
-        metrics.MODEL_TOKENS.labels(provider, name, token_class).inc(n)
+        MODEL_TOKENS(provider, name, token_class).inc(n)
 
 
 class CostMeter:
@@ -75,8 +98,8 @@ class CostMeter:
             return
         label = self._model(f"{provider}/{model}")
         provider, model = (provider, model) if label != "other" else ("other", "other")
-        metrics.TENANT_COST.labels(self._tenant(tenant), currency).inc(float(grown))
-        metrics.MODEL_COST.labels(provider, model, currency).inc(float(grown))
+        TENANT_COST(self._tenant(tenant), currency).inc(float(grown))
+        MODEL_COST(provider, model, currency).inc(float(grown))
 
     def forget(self, keys: Iterable[bytes]) -> None:
         """Drop windows that expired (they will not be published again)."""

@@ -21,6 +21,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,6 +37,7 @@ INPUT_SIDE = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "audi
               "image_input_tokens")
 
 
+DAY_MS = 86_400_000
 _INPUT_SIDE_INDEX = tuple(TOKEN_CLASSES.index(c) for c in INPUT_SIDE)
 
 
@@ -160,6 +162,11 @@ class PriceBook:
         for terms in sorted(book.tenants, key=lambda t: t.effective_from):
             self._terms.setdefault(terms.tenant, []).append(terms)
             self._check_discount_is_exact(terms)
+        # Periods and tenant terms start and end at UTC midnight, so every answer holds for a whole
+        # UTC day. The meter asks per window snapshot and per event; these memos (per day, least
+        # recently used first out) turn the repeats into one dict lookup.
+        self._window_prices = lru_cache(maxsize=65_536)(self._window_price)
+        self._day_cliffs = lru_cache(maxsize=65_536)(self._cliffs_on)
 
     def _check_discount_is_exact(self, terms: TenantTerms) -> None:
         """A discounted price must still be exact to 6 decimals per 1M tokens (money stays exact)."""
@@ -240,6 +247,16 @@ class PriceBook:
             return None
         return ModelPrice(provider, model, self.book.currency, prices, per_request)
 
+    def window_price(self, provider: str, model: str, start_ms: int, *, service_tier: str, band: int,
+                     tenant: str) -> ModelPrice | None:
+        """:meth:`lookup` for a window of ``band`` starting at ``start_ms`` (memoised per UTC day).
+        The answer is shared: callers must not change it (ModelPrice is frozen; leave its dict be)."""
+        return self._window_prices(provider, model, start_ms // DAY_MS, service_tier, band, tenant)
+
+    def _window_price(self, provider: str, model: str, day: int, service_tier: str, band: int,
+                      tenant: str) -> ModelPrice | None:
+        return self.lookup(provider, model, day * DAY_MS, service_tier=service_tier, band=band, tenant=tenant)
+
     def is_priced(self, provider: str, model: str, at_ms: int, *, tenant: str | None = None) -> bool:
         """Whether :meth:`lookup` would find a price (cheap: builds no price object)."""
         if self.period(provider, model, at_ms) is not None:
@@ -272,8 +289,12 @@ class PriceBook:
     def band(self, provider: str, model: str, at_ms: int, counts: Sequence[int]) -> int:
         """How many cliffs a request with these token counts (``TOKEN_CLASSES`` order) crosses
         (0: base price). A rating dimension of windows."""
-        period = self.period(provider, model, at_ms)
-        if period is None or not period.cliffs:
+        cliffs = self._day_cliffs(provider, model, at_ms // DAY_MS)
+        if not cliffs:
             return 0
         tokens = input_side_tokens(counts)
-        return sum(1 for c in period.cliffs if tokens > c.above_input_tokens)
+        return sum(1 for above in cliffs if tokens > above)
+
+    def _cliffs_on(self, provider: str, model: str, day: int) -> tuple[int, ...]:
+        period = self.period(provider, model, day * DAY_MS)
+        return () if period is None else tuple(c.above_input_tokens for c in period.cliffs)

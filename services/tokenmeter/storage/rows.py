@@ -1,6 +1,11 @@
 """Published messages -> ClickHouse rows. Pure and idempotent: the same message gives the same row.
 
 Messages published before price bands existed have no ``price_band``: they are band 0.
+
+Times go into the ``DateTime64(3, 'UTC')`` columns as integer epoch milliseconds, which
+clickhouse-connect writes unchanged as the column's ticks. A ``datetime`` would be converted
+back to ticks in Python, value by value: building and converting two per event row was a
+tenth of the sink's cost in the benchmark profile, for the same stored value.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ def from_ms(ms: int) -> datetime:
 def event_row(msg: dict[str, Any]) -> list[Any]:
     """A row of ``usage_events`` (``EVENT_COLUMNS`` order) from an accepted-event message."""
     return [
-        msg["tenant"], msg["id"], from_ms(msg["time_ms"]), from_ms(msg["window_start_ms"]), msg["source"],
+        msg["tenant"], msg["id"], msg["time_ms"], msg["window_start_ms"], msg["source"],
         msg["provider"], msg["model"], msg["service_tier"], msg.get("price_band", 0), msg["batch"], msg["api_key_id"],
         msg["project"], msg["user"], msg["region"], msg["requests"], *msg["tokens"], msg["position"],
     ]
@@ -43,10 +48,10 @@ def event_row(msg: dict[str, Any]) -> list[Any]:
 def window_row(msg: dict[str, Any]) -> list[Any]:
     """A row of ``usage_windows`` (``WINDOW_COLUMNS`` order) from a window snapshot message."""
     return [
-        msg["tenant"], from_ms(msg["window_start_ms"]), from_ms(msg["window_end_ms"]), msg["provider"],
+        msg["tenant"], msg["window_start_ms"], msg["window_end_ms"], msg["provider"],
         msg["model"], msg["service_tier"], msg.get("price_band", 0), msg["requests"], msg["events"], *msg["tokens"],
         *(Decimal(c) for c in msg["costs"]), Decimal(msg["request_cost"]), Decimal(msg["cost_total"]),
-        msg["currency"], msg["unpriced"], msg["version"], from_ms(msg["emitted_at_ms"]),
+        msg["currency"], msg["unpriced"], msg["version"], msg["emitted_at_ms"],
     ]
 
 
