@@ -79,3 +79,27 @@ def test_cli_prints_the_key_once_and_lists_without_secrets(tmp_path: Path) -> No
     revoked = runner.invoke(cli, ["keys", "revoke", key_id], env=env)
     assert revoked.stdout.startswith(f"revoked key id={key_id} at ")
     assert KeyRing(tmp_path / "api-keys.json").find(full) is None
+
+
+def test_requests_racing_the_first_read_of_the_file_all_find_their_key(tmp_path: Path) -> None:
+    """FastAPI runs the key check in its thread pool: a request arriving while another thread
+    reads the file must wait for that read, not answer 401 from the still-empty ring."""
+    import threading
+
+    path = tmp_path / "api-keys.json"
+    full = keys.create(path, "ingest")[1]
+    for _ in range(30):
+        ring = KeyRing(path)
+        start = threading.Barrier(8)
+        found: list[bool] = []
+
+        def check(ring: KeyRing = ring, start: threading.Barrier = start, found: list[bool] = found) -> None:
+            start.wait()
+            found.append(ring.find(full) is not None)
+
+        threads = [threading.Thread(target=check) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert found == [True] * 8

@@ -28,6 +28,7 @@ import hmac
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -150,6 +151,9 @@ class KeyRing:
         self._checked = float("-inf")
         self._stamp: tuple[int, int] | None = None
         self._keys: dict[str, ApiKey] = {}
+        # FastAPI runs the key check in its thread pool. Without the lock, a request that came while
+        # another thread was reading the file saw the ring still empty and answered 401 to a valid key.
+        self._lock = threading.Lock()
 
     def find(self, presented: str) -> ApiKey | None:
         """The active key matching ``presented``, or None (unknown, malformed, wrong secret or revoked)."""
@@ -163,10 +167,14 @@ class KeyRing:
         return key if key.active else None
 
     def _refresh(self) -> None:
-        now = time.monotonic()
-        if now - self._checked < self._recheck:
-            return
-        self._checked = now
+        with self._lock:
+            now = time.monotonic()
+            if now - self._checked < self._recheck:
+                return
+            self._reread()
+            self._checked = now
+
+    def _reread(self) -> None:
         try:
             st = self.path.stat()
             stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
