@@ -104,15 +104,15 @@ def test_cost_counts_each_snapshot_increase_once_and_seeds_after_a_recovery() ->
 
     meter = CostMeter(BoundedLabel(10), BoundedLabel(10))
     start = cost_value("cost-a")
-    meter.snapshot(b"w1", "cost-a", "openai", "gpt-4o", Decimal("0.50"), "USD")  # a new window: all of it
-    meter.snapshot(b"w1", "cost-a", "openai", "gpt-4o", Decimal("0.75"), "USD")  # grew by 0.25
-    meter.snapshot(b"w1", "cost-a", "openai", "gpt-4o", Decimal("0.75"), "USD")  # unchanged: nothing
-    meter.snapshot(b"w2", "cost-a", "x", "unknown", Decimal("9"), "XXX")          # unpriced: nothing
+    meter.snapshot(b"g1", "w1", "cost-a", "openai", "gpt-4o", Decimal("0.50"), "USD")  # a new window: all of it
+    meter.snapshot(b"g1", "w1", "cost-a", "openai", "gpt-4o", Decimal("0.75"), "USD")  # grew by 0.25
+    meter.snapshot(b"g1", "w1", "cost-a", "openai", "gpt-4o", Decimal("0.75"), "USD")  # unchanged: nothing
+    meter.snapshot(b"g2", "w2", "cost-a", "x", "unknown", Decimal("9"), "XXX")          # unpriced: nothing
     assert cost_value("cost-a") - start == 0.75
     recovered = CostMeter(BoundedLabel(10), BoundedLabel(10))                     # another process, after a rebalance
-    recovered.snapshot(b"w1", "cost-a", "openai", "gpt-4o", Decimal("0.75"), "USD", seed=True)
-    recovered.snapshot(b"w1", "cost-a", "openai", "gpt-4o", Decimal("1.00"), "USD")
+    recovered.snapshot(b"g1", "w1", "cost-a", "openai", "gpt-4o", Decimal("0.75"), "USD", seed=True)
+    recovered.snapshot(b"g1", "w1", "cost-a", "openai", "gpt-4o", Decimal("1.00"), "USD")
     assert cost_value("cost-a") - start == 1.00
-    recovered.forget([b"w1"])
-    recovered.snapshot(b"w1", "cost-a", "openai", "gpt-4o", Decimal("1.00"), "USD", seed=True)
+    recovered.forget([b"g1"])
+    recovered.snapshot(b"g1", "w1", "cost-a", "openai", "gpt-4o", Decimal("1.00"), "USD", seed=True)
     assert cost_value("cost-a") - start == 1.00

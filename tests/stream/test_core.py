@@ -40,7 +40,11 @@ def process(core: MeterCore, offset: int, record_ms: int, *events: UsageEvent) -
 
 
 def total(core: MeterCore) -> int:
-    return sum(WindowValue.decode(v).tokens[0] for v in core.windows.values())
+    return sum(v.tokens[0] for _, _, values in core.window_entries() for v in values.values())
+
+
+def values(core: MeterCore) -> list[WindowValue]:
+    return [v for _, _, group in core.window_entries() for v in group.values()]
 
 
 def test_a_batch_with_a_too_late_and_a_future_event_counts_the_rest() -> None:
@@ -55,7 +59,7 @@ def test_late_event_lands_in_its_own_window_with_a_higher_version() -> None:
     core = make()
     process(core, 0, MS, ev("a", T0))
     process(core, 1, MS + 2 * HOUR, ev("late", T0 + timedelta(seconds=5)))
-    [value] = [WindowValue.decode(v) for v in core.windows.values()]
+    [value] = values(core)
     assert (value.events, value.watermark) == (2, 1 << 20)
 
 
@@ -173,3 +177,45 @@ def test_requests_above_a_cliff_are_windowed_apart_and_rated_at_the_cliff() -> N
     money = {k.band: rate(v.tokens, v.requests, book.lookup(k.provider, k.model, k.start_ms, band=k.band)).total
              for k, v in result.windows.items()}
     assert money == {0: D("0.25") + D("0.01"), 1: D("0.5000025") + D("0.015")}
+
+
+def model_ev(i: str, model: str, tokens: int, at: datetime = T0) -> UsageEvent:
+    return UsageEvent(specversion="1.0", id=i, source="gw", type="llm.usage", subject="acme", time=at,
+                      data=UsageData(model=model, provider="openai", input_tokens=tokens))
+
+
+def test_a_tenants_window_is_one_table_key_and_each_model_keeps_its_own_watermark() -> None:
+    from tokenmeter.stream.state import group_key
+
+    core = make()
+    process(core, 0, MS, model_ev("a", "gpt-4o", 10), model_ev("b", "gpt-4o-mini", 20))
+    process(core, 1, MS, model_ev("c", "gpt-4o", 5))
+    assert list(core.windows) == [group_key("acme", MS)]
+    [(_, partition, group)] = list(core.window_entries())
+    assert partition == 2
+    assert {k.model: (v.watermark, v.events, v.tokens[0]) for k, v in group.items()} == {
+        "gpt-4o": (1 << 20, 2, 15), "gpt-4o-mini": (1, 1, 20)}
+    # Record 0 again (a redelivery after a crash): both of its events are found folded, nothing changes.
+    judged = core.judge(list(enumerate((model_ev("a", "gpt-4o", 10), model_ev("b", "gpt-4o-mini", 20)))),
+                        offset=0, record_ms=MS)
+    result = core.fold(judged.valid, partition=2, record_ms=MS)
+    assert (result.redelivered, len(result.counted)) == (2, 0)
+    assert core.write(result, 2) == {group_key("acme", MS): [k for k in result.windows]}
+    assert total(core) == 35
+
+
+def test_a_window_of_the_older_one_key_per_window_layout_moves_into_its_group() -> None:
+    from tokenmeter.stream.state import WindowKey, group_key
+
+    core = make()
+    old_key = WindowKey("acme", MS, "openai", "gpt-4o", "standard", 0)
+    tokens = (300, *WindowValue.empty().tokens[1:])
+    core.windows[old_key.encode()] = WindowValue(7 << 20, 3, tokens, 3, 2).encode()
+    core.rebuild_index()
+    assert core.legacy == {old_key.encode()} and total(core) == 300
+    # A redelivery of the old layout's last record is skipped; a new record adds to the moved value.
+    assert process(core, 7, MS, model_ev("r", "gpt-4o", 1)) == ([], 0)
+    assert core.windows.keys() == {group_key("acme", MS)} and core.legacy == set()
+    assert process(core, 8, MS, model_ev("n", "gpt-4o", 10)) == ([], 1)
+    [value] = values(core)
+    assert (value.watermark, value.events, value.requests, value.tokens[0]) == (8 << 20, 4, 4, 310)

@@ -86,3 +86,27 @@ def test_fault_switches_are_files_and_kill_switches_fire_once(tmp_path: Path) ->
     (tmp_path / "one-shot").touch()
     assert faults.take("one-shot") and not faults.take("one-shot")
     assert not Faults(None).active(CLICKHOUSE_DOWN) and not Faults(None).take("one-shot")
+
+
+def test_a_snapshot_message_holds_one_window_or_an_array_of_them() -> None:
+    from decimal import Decimal
+
+    from tokenmeter.pricing.catalog import builtin_price_book
+    from tokenmeter.pricing.rating import rate
+    from tokenmeter.stream.messages import snapshot_doc, snapshot_message, snapshots_message
+    from tokenmeter.stream.sink import Batch, add_message
+    from tokenmeter.stream.state import WindowKey, WindowValue
+
+    start = int(T0.timestamp() * 1000)
+    price = builtin_price_book().lookup("openai", "gpt-4o", start)
+    docs = []
+    for i, model in enumerate(("gpt-4o", "gpt-4o-mini")):
+        tokens = (1_000_000, *WindowValue.empty().tokens[1:])  # input tokens only
+        key, value = WindowKey("acme", start, "openai", model, "standard"), WindowValue(i, 1, tokens, 1)
+        docs.append(snapshot_doc(key, value, rate(value.tokens, value.requests, price), 60_000, start))
+    batch = Batch()
+    add_message(batch, "windows", snapshots_message(docs), accepted_topic="accepted")
+    add_message(batch, "windows", snapshot_message(key, value, rate(value.tokens, value.requests, price),
+                                                   60_000, start), accepted_topic="accepted")
+    assert [(row[4], row[-2]) for row in batch.windows] == [("gpt-4o", 0), ("gpt-4o-mini", 1), ("gpt-4o-mini", 1)]
+    assert batch.windows[0][-5] == Decimal("2.5") and len(batch.events) == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -85,12 +85,14 @@ class CostMeter:
 
     def __init__(self, tenant_label: BoundedLabel, model_label: BoundedLabel) -> None:
         self._tenant, self._model = tenant_label, model_label
-        self._last: dict[bytes, Decimal] = {}
+        self._last: dict[bytes, dict[Hashable, Decimal]] = {}  # table key -> window -> last total
 
-    def snapshot(self, key: bytes, tenant: str, provider: str, model: str, total: Decimal, currency: str, *,
-                 seed: bool = False) -> None:
-        previous = self._last.get(key)
-        self._last[key] = total
+    def snapshot(self, group: bytes, key: Hashable, tenant: str, provider: str, model: str, total: Decimal,
+                 currency: str, *, seed: bool = False) -> None:
+        """``key`` names the window; ``group`` the table key that holds it (what expiry forgets)."""
+        last = self._last.setdefault(group, {})
+        previous = last.get(key)
+        last[key] = total
         if seed:
             return
         grown = total - (previous or Decimal(0))

@@ -128,7 +128,8 @@ EVENTS_UNPRICED = counter(
 )
 STATE_KEYS = gauge(
     "tokenmeter_state_keys", "keys",
-    "State held by the meter on this worker: window keys (table=windows) and remembered ids (table=seen).",
+    "State held by the meter on this worker: tenant windows (table=windows; one key holds all models of a "
+    "tenant's window) and remembered ids (table=seen).",
     ["table"],
 )
 STATE_EXPIRED = counter(

@@ -42,10 +42,10 @@ from tokenmeter.stream.budgets import BudgetWatch
 from tokenmeter.stream.core import MeterCore, is_window_key
 from tokenmeter.stream.dlq import dlq_message
 from tokenmeter.stream.expiry import Expiry
-from tokenmeter.stream.messages import accepted_doc, accepted_message, snapshot_message
+from tokenmeter.stream.messages import accepted_doc, accepted_message, snapshot_doc, snapshots_message
 from tokenmeter.stream.policy import TimePolicy
 from tokenmeter.stream.sink import Sink, record_lag
-from tokenmeter.stream.state import FoldResult, WindowKey, WindowValue
+from tokenmeter.stream.state import FoldResult, WindowKey, window_values
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,8 @@ def build_app(
     seen = app.Table("seen", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
     windows = app.Table("windows", key_type=bytes, value_type=bytes, partitions=kafka.partitions)
 
-    dirty: set[bytes] = set()
+    # windows-table keys to publish -> the window keys in them that changed (None: all of them)
+    dirty: dict[bytes, set[WindowKey] | None] = {}
     tenant_label = st.tenant_label()
     model_label = BoundedLabel(st.metrics_model_limit)
     cost_meter = CostMeter(tenant_label, model_label)
@@ -262,11 +263,16 @@ def build_app(
         if app.consumer_generation_id != generation or not app.flow_control.is_active():
             return False
         _current_event.set(weakref.ref(p.anchor))
-        dirty.update(core.write(p.result, p.partition))  # every touched key is written, redeliveries too
+        for raw_key, wkeys in core.write(p.result, p.partition).items():  # redeliveries are written too
+            marked = dirty.setdefault(raw_key, set())
+            if marked is not None:
+                marked.update(wkeys)
+        cost_meter.forget(p.result.absorbed)
         _count(p.result)
         swept = core.expire(p.partition, p.newest_ms)
         if swept is not None:
-            dirty.difference_update(swept.windows)
+            for raw_key in swept.windows:
+                dirty.pop(raw_key, None)
             cost_meter.forget(swept.windows)
             metrics.STATE_EXPIRED.labels("seen").inc(len(swept.seen))
             metrics.STATE_EXPIRED.labels("windows").inc(len(swept.windows))
@@ -333,29 +339,35 @@ def build_app(
 
     @app.timer(interval=st.flush_interval_seconds)
     async def publish_snapshots() -> None:
-        changed = set(dirty)  # the re-publish after a recovery only seeds the cost counters
+        # Snapshots that only re-publish after a recovery seed the cost counters, not count.
+        changed = {raw_key: marked for raw_key, marked in dirty.items() if marked is not None}
         if sweep["pending"]:
             sweep["pending"] = False
-            dirty.update(k for k in windows if is_window_key(k))
+            dirty.update((k, None) for k in windows if is_window_key(k))
         if not dirty:
             return
-        keys = list(dirty)
+        marks = list(dirty.items())
         dirty.clear()
         now_ms = int(clock() * 1000)
-        for raw_key in keys:
+        for raw_key, marked in marks:
             raw_value = windows.get(raw_key)
             if raw_value is None:  # partition revoked since the key was marked
                 continue
-            key, value = WindowKey.decode(raw_key), WindowValue.decode(raw_value)
-            # Windows never straddle a price change: changes take effect at UTC midnight, and
-            # window sizes divide a day (settings), so the price at the window's start is the price.
-            price = prices.window_price(key.provider, key.model, key.start_ms, service_tier=key.service_tier,
-                                        band=key.band, tenant=key.tenant)
-            rated = rate(value.tokens, value.requests, price)
-            await send(st.windows_topic, raw_key, snapshot_message(key, value, rated, window_ms, now_ms))
-            metrics.SNAPSHOTS_EMITTED.inc()
-            cost_meter.snapshot(raw_key, key.tenant, key.provider, key.model, rated.total, rated.currency,
-                                seed=raw_key not in changed)
+            docs = []
+            for key, value in window_values(raw_key, raw_value)[1].items():
+                if marked is not None and key not in marked:
+                    continue
+                # Windows never straddle a price change: changes take effect at UTC midnight, and window
+                # sizes divide a day (settings), so the price at the window's start is the price.
+                price = prices.window_price(key.provider, key.model, key.start_ms, service_tier=key.service_tier,
+                                            band=key.band, tenant=key.tenant)
+                rated = rate(value.tokens, value.requests, price)
+                docs.append(snapshot_doc(key, value, rated, window_ms, now_ms))
+                cost_meter.snapshot(raw_key, key, key.tenant, key.provider, key.model, rated.total,
+                                    rated.currency, seed=key not in changed.get(raw_key, ()))
+            # One message per tenant and window: its models' snapshots together.
+            await send(st.windows_topic, raw_key, snapshots_message(docs))
+            metrics.SNAPSHOTS_EMITTED.inc(len(docs))
 
     @app.timer(interval=5.0)
     async def meter_lag() -> None:

@@ -36,7 +36,7 @@ The agent reads the hole itself and processes it first (stream.app).
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -45,7 +45,17 @@ from tokenmeter.events.errors import Rejection
 from tokenmeter.events.models import UsageEvent
 from tokenmeter.stream.expiry import Expiry, Sweep
 from tokenmeter.stream.policy import TimePolicy
-from tokenmeter.stream.state import FoldResult, SeenEntry, WindowKey, WindowValue, fold, position
+from tokenmeter.stream.state import (
+    FoldResult,
+    SeenEntry,
+    WindowKey,
+    WindowValue,
+    encode_group,
+    fold,
+    group_key,
+    position,
+    window_values,
+)
 
 Table = MutableMapping[bytes, bytes]
 PROGRESS_PREFIX = b"\x00progress:"  # windows-table keys that are not windows (JSON keys start with "[")
@@ -73,6 +83,7 @@ class MeterCore:
         self.window_ms = window_ms
         # partition -> dedupe key -> (position of its first copy, the seen-table key that holds it)
         self.ids: dict[int, dict[bytes, tuple[int, bytes]]] = {}
+        self.legacy: set[bytes] = set()  # windows keys of the older one-key-per-window layout
 
     def judge(self, decoded: Sequence[tuple[int, UsageEvent | Rejection]], *, offset: int,
               record_ms: int) -> Judged:
@@ -99,11 +110,40 @@ class MeterCore:
                 found = unplaced.get(dkey)
             return None if found is None else found[0]
 
-        return fold(valid, seen=first, current=self._window, window_ms=self.window_ms,
-                    partition=partition, record_ms=record_ms, band=self.band, into=into)
+        out = into if into is not None else FoldResult()
+        groups = out.groups
 
-    def write(self, result: FoldResult, partition: int) -> list[bytes]:
-        """Write every key the fold touched, once; return the window keys written (encoded)."""
+        def current(wkey: WindowKey) -> WindowValue | None:
+            # Called once per window key and run (the fold keeps what it changed): the group is
+            # read and decoded once per run, and written back whole by write().
+            group = groups.get((wkey.tenant, wkey.start_ms))
+            if group is None:
+                raw_key = group_key(wkey.tenant, wkey.start_ms)
+                raw = self.windows.get(raw_key)
+                group = groups[wkey.tenant, wkey.start_ms] = (raw_key, {} if raw is None else
+                                                             window_values(raw_key, raw)[1])
+            value = group[1].get(wkey)
+            if value is None and self.legacy:
+                value = self._absorb(wkey, out)
+            return value
+
+        return fold(valid, seen=first, current=current, window_ms=self.window_ms,
+                    partition=partition, record_ms=record_ms, band=self.band, into=out)
+
+    def _absorb(self, wkey: WindowKey, out: FoldResult) -> WindowValue | None:
+        """The value of an older-layout key for ``wkey``, if one is stored: it moves into its group
+        (write() deletes the old key after writing the group, so a crash between the two leaves
+        both, and the group's copy, found first, wins)."""
+        raw_key = wkey.encode()
+        raw = self.windows.get(raw_key) if raw_key in self.legacy else None
+        if raw is None:
+            return None
+        out.absorbed.append(raw_key)
+        return WindowValue.decode(raw)
+
+    def write(self, result: FoldResult, partition: int) -> dict[bytes, list[WindowKey]]:
+        """Write every key the fold touched, once; return the groups written, each with the
+        window keys in it that the fold touched."""
         if result.seen:
             entries = list(result.seen.items())
             run_key = IDS_PREFIX + b"%d:%d" % (partition, min(e.position for _, e in entries))
@@ -112,12 +152,18 @@ class MeterCore:
             for dkey, entry in entries:
                 ids[dkey] = (entry.position, run_key)
             self.expiry.seen.note(partition, run_key, max(e.basis_ms for _, e in entries))
-        written = []
+        written: dict[bytes, list[WindowKey]] = {}
         for wkey, value in result.windows.items():
-            raw_key = wkey.encode()
-            self.windows[raw_key] = value.encode()
-            self.expiry.windows.note(partition, raw_key, wkey.start_ms + self.window_ms)
-            written.append(raw_key)
+            raw_key, values = result.groups[wkey.tenant, wkey.start_ms]
+            values[wkey] = value
+            written.setdefault(raw_key, []).append(wkey)
+        for (_, start_ms), (raw_key, values) in result.groups.items():
+            if raw_key in written:
+                self.windows[raw_key] = encode_group(values, partition)
+                self.expiry.windows.note(partition, raw_key, start_ms + self.window_ms)
+        for raw_key in result.absorbed:
+            self.windows.pop(raw_key, None)
+            self.legacy.discard(raw_key)
         return written
 
     def expire(self, partition: int, record_ms: int) -> Sweep | None:
@@ -133,6 +179,7 @@ class MeterCore:
                     ids.pop(dkey, None)
         for raw_key in due.windows:
             self.windows.pop(raw_key, None)
+            self.legacy.discard(raw_key)
         return due
 
     def last_offset(self, partition: int) -> int | None:
@@ -146,11 +193,12 @@ class MeterCore:
     def rebuild_index(self) -> None:
         """After a recovery: index every stored key by its partition and expiry basis."""
         self.expiry.reset()
-        for raw_key, raw_value in self.windows.items():
-            if not is_window_key(raw_key):
-                continue
-            value = WindowValue.decode(raw_value)
-            self.expiry.windows.note(value.partition, raw_key, WindowKey.decode(raw_key).start_ms + self.window_ms)
+        self.legacy = set()
+        for raw_key, partition, _ in self.window_entries():
+            parts = orjson.loads(raw_key)  # [tenant, start] or [tenant, start, provider, ...]
+            if len(parts) != 2:
+                self.legacy.add(raw_key)
+            self.expiry.windows.note(partition, raw_key, parts[1] + self.window_ms)
         self.ids = {}
         for raw_key, raw_value in self.seen.items():
             if raw_key.startswith(IDS_PREFIX):
@@ -166,13 +214,17 @@ class MeterCore:
                 self.ids.setdefault(entry.partition, {})[raw_key] = (entry.position, raw_key)
                 self.expiry.seen.note(entry.partition, raw_key, entry.basis_ms)
 
+    def window_entries(self) -> Iterator[tuple[bytes, int, dict[WindowKey, WindowValue]]]:
+        """Every stored table key of window values (a group, or an older-layout key), with its
+        source partition and the values it holds."""
+        for raw_key, raw_value in self.windows.items():
+            if is_window_key(raw_key):
+                partition, values = window_values(raw_key, raw_value)
+                yield raw_key, partition, values
+
     @property
     def ids_remembered(self) -> int:
         return sum(len(ids) for ids in self.ids.values())
-
-    def _window(self, key: WindowKey) -> WindowValue | None:
-        value = self.windows.get(key.encode())
-        return None if value is None else WindowValue.decode(value)
 
 
 def _dedupe_keys(key: bytes, raw: bytes | None) -> list[bytes]:

@@ -1,6 +1,7 @@
 """What the meter publishes: accepted events and rated window snapshots. Pure conversions.
 
-Both are JSON so any consumer can read them; both are idempotent to apply:
+Both are JSON so any consumer can read them: a message holds one object or an
+array of them (the meter batches per tenant and per tenant window); both are idempotent to apply:
 an accepted event is keyed by (tenant, id), a snapshot carries a version that
 only grows for its window key (the highest source position folded into it).
 """
@@ -46,7 +47,17 @@ def accepted_message(docs: list[dict[str, Any]]) -> bytes:
 
 
 def snapshot_message(key: WindowKey, value: WindowValue, rated: Rated, window_ms: int, now_ms: int) -> bytes:
-    return orjson.dumps({
+    """One window's snapshot as a message of its own (repairs send these)."""
+    return orjson.dumps(snapshot_doc(key, value, rated, window_ms, now_ms))
+
+
+def snapshots_message(docs: list[dict[str, Any]]) -> bytes:
+    """Several windows' snapshots in one message: a JSON array of ``snapshot_doc``."""
+    return orjson.dumps(docs)
+
+
+def snapshot_doc(key: WindowKey, value: WindowValue, rated: Rated, window_ms: int, now_ms: int) -> dict[str, Any]:
+    return {
         "tenant": key.tenant,
         "window_start_ms": key.start_ms,
         "window_end_ms": window_end(key.start_ms, window_ms),
@@ -64,7 +75,7 @@ def snapshot_message(key: WindowKey, value: WindowValue, rated: Rated, window_ms
         "unpriced": rated.unpriced,
         "version": value.watermark,
         "emitted_at_ms": now_ms,
-    })
+    }
 
 
 def load(raw: bytes) -> dict[str, Any]:

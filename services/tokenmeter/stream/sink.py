@@ -28,7 +28,6 @@ from tokenmeter.settings import KafkaSettings, StreamSettings
 from tokenmeter.storage.clickhouse import ClickHouse
 from tokenmeter.storage.errors import StorageError
 from tokenmeter.storage.rows import EVENT_COLUMNS, WINDOW_COLUMNS, event_row, window_row
-from tokenmeter.stream.messages import load
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +46,13 @@ class Batch:
 
 
 def add_message(batch: Batch, topic: str, value: bytes, *, accepted_topic: str) -> None:
-    """Convert one message into rows. An accepted message holds a JSON array of events."""
+    """Convert one message into rows. A message holds one document or a JSON array of them."""
     if topic == accepted_topic:
         for doc in load_list(value):
             batch.events.append(event_row(doc))
             batch.event_times_ms.append(doc["time_ms"])
     else:
-        batch.windows.append(window_row(load(value)))
+        batch.windows.extend(window_row(doc) for doc in load_list(value))
 
 
 def load_list(value: bytes) -> list[dict[str, Any]]:

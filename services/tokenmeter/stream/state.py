@@ -14,7 +14,10 @@ Two tables, both changelogged by Faust:
 - ``windows``: window key -> value whose ``watermark`` is the highest position
   folded into it. An event at a position <= watermark is already in the value
   and is skipped; the check and the update are one table write, so they can
-  never disagree.
+  never disagree. Physically, all window values of one (tenant, window start)
+  share one table key (``group_key``, ``encode_group``), each with its own
+  watermark: a run of records writes a tenant's window once, however many
+  models and tiers it touched (one changelog record instead of one per model).
 
 Both values also carry their source partition and an expiry basis, so state
 can be expired per partition (stream.expiry) after a restart too.
@@ -121,6 +124,33 @@ class WindowValue(NamedTuple):
         return cls(watermark, requests, tuple(tokens), events, partition)
 
 
+def group_key(tenant: str, start_ms: int) -> bytes:
+    """The ``windows``-table key holding every window value of one tenant and window start."""
+    return orjson.dumps([tenant, start_ms])
+
+
+def encode_group(values: dict[WindowKey, WindowValue], partition: int) -> bytes:
+    """One table value for a group: ``[partition, [[provider, model, tier, band, watermark,
+    requests, events, *tokens], ...]]``. Every entry keeps its own watermark."""
+    return orjson.dumps([partition, [[k.provider, k.model, k.service_tier, k.band, v.watermark, v.requests,
+                                      v.events, *v.tokens] for k, v in values.items()]])
+
+
+def window_values(raw_key: bytes, raw_value: bytes) -> tuple[int, dict[WindowKey, WindowValue]]:
+    """(source partition, window values) of a stored ``windows`` entry, in either layout: a
+    group key (``[tenant, start]``) or the older one key per window (``WindowKey.encode``)."""
+    parts = orjson.loads(raw_key)
+    if len(parts) != 2:
+        value = WindowValue.decode(raw_value)
+        return value.partition, {WindowKey(*parts): value}
+    tenant, start_ms = parts
+    partition, entries = orjson.loads(raw_value)
+    return partition, {
+        WindowKey(tenant, start_ms, provider, model, tier, band): WindowValue(wm, req, tuple(tokens), n, partition)
+        for provider, model, tier, band, wm, req, n, *tokens in entries
+    }
+
+
 def dedupe_key(tenant: str, event_id: str) -> bytes:
     return orjson.dumps([tenant, event_id])
 
@@ -141,6 +171,9 @@ class FoldResult:
     accepted: list[tuple[int, UsageEvent, WindowKey]] = field(default_factory=list)
     counted: list[UsageEvent] = field(default_factory=list)  # newly folded by this call
     duplicates: list[UsageEvent] = field(default_factory=list)
+    # (tenant, window start) -> (group key, its stored values): what the fold read, for the write
+    groups: dict[tuple[str, int], tuple[bytes, dict[WindowKey, WindowValue]]] = field(default_factory=dict)
+    absorbed: list[bytes] = field(default_factory=list)  # older-layout keys now held by their group
     redelivered: int = 0  # events already folded before a crash or rebalance
     late: int = 0  # counted events whose window had ended when their record was written
 
