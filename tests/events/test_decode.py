@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
+
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.events.test_models import doc
@@ -69,3 +71,38 @@ def test_never_raises_on_arbitrary_bytes(value: bytes, key: bytes | None) -> Non
     out = decode_message(value, key)
     assert len(out) >= 1
     assert all(isinstance(item, UsageEvent | Rejection) for _, item in out)
+
+
+def outcome(decoded: list[tuple[int, UsageEvent | Rejection]]) -> list[tuple[object, ...]]:
+    return [(i, item.model_dump_json()) if isinstance(item, UsageEvent) else (i, item.reason, item.errors)
+            for i, item in decoded]
+
+
+FIELD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+                         st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+                         st.sampled_from(["2026-11-05T10:00:00Z", "2026-11-05T10:00:00+02:00", "2026-11-05T10:00:00",
+                                          "1.0", "llm.usage", "acme", "openai", "gpt-4o"]))
+
+
+@example([], 3, True)
+@example([("data.input_tokens", 2**70)], 1, False)
+@example([("other", 2**70)], 1, False)
+@given(st.lists(st.tuples(st.sampled_from(["time", "id", "subject", "specversion", "data.input_tokens",
+                                           "data.requests", "data.batch", "data.model", "data.extra", "other"]),
+                          FIELD_VALUES), max_size=4), st.integers(min_value=1, max_value=4), st.booleans())
+def test_the_one_call_path_decides_as_the_item_by_item_path(changes: list[tuple[str, object]], n: int,
+                                                            batch: bool) -> None:
+    """decode_message validates a message's JSON bytes in one call when every event is valid;
+    for any message it must give what the item-by-item path gives."""
+    from tokenmeter.events.decode import decode_items
+
+    docs = [doc(id=f"e{i}") for i in range(n)]
+    for field, value in changes:
+        target = docs[len(field) % n]
+        if field.startswith("data."):
+            target["data"] = {**target["data"], field[5:]: value}
+        else:
+            target[field] = value
+    raw = json.dumps(docs if batch else docs[0]).encode()  # stdlib: it writes integers beyond 64 bits too
+    assert outcome(decode_message(raw, b"acme")) == outcome(decode_items(raw, b"acme"))
+    assert outcome(decode_message(raw, None, keyed=False)) == outcome(decode_items(raw, None, keyed=False))

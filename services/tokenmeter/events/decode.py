@@ -9,16 +9,17 @@ events share a partition: the stream's dedupe and offset watermarks rely on it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 import orjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from tokenmeter.events import errors as e
 from tokenmeter.events.errors import FieldError, Rejection
 from tokenmeter.events.models import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_MESSAGE_BYTES, UsageEvent
 
 Decoded = tuple[int, UsageEvent | Rejection]
+_BATCH: Final = TypeAdapter(list[UsageEvent])
 
 
 def decode_message(value: bytes | None, key: bytes | None, *, keyed: bool = True) -> list[Decoded]:
@@ -29,6 +30,12 @@ def decode_message(value: bytes | None, key: bytes | None, *, keyed: bool = True
     check (an HTTP body has no key; its events may be of several tenants).
     """
     raw = value or b""
+    accepted = _all_valid(raw, key, keyed)
+    return accepted if accepted is not None else decode_items(raw, key, keyed=keyed)
+
+
+def decode_items(raw: bytes, key: bytes | None, *, keyed: bool = True) -> list[Decoded]:
+    """``decode_message`` item by item, naming every problem of every event."""
     if len(raw) > MAX_MESSAGE_BYTES:
         return [(0, _whole(e.TOO_LARGE, f"message is {len(raw)} bytes; limit {MAX_MESSAGE_BYTES}", raw))]
     try:
@@ -44,6 +51,31 @@ def decode_message(value: bytes | None, key: bytes | None, *, keyed: bool = True
         small = len(raw) <= MAX_EVENT_BYTES
         return [(i, _decode_one(item, None, key, index=i, keyed=keyed, small=small)) for i, item in enumerate(doc)]
     return [(0, _whole(e.NOT_AN_EVENT, f"expected an object or array, got {type(doc).__name__}", raw))]
+
+
+def _all_valid(raw: bytes, key: bytes | None, keyed: bool) -> list[Decoded] | None:
+    """The common case in one call into pydantic-core: a message (under the per-event size
+    limit) whose events are all valid, validated straight from its JSON bytes. Anything
+    else, None: the message then takes the item-by-item path below, which names every problem.
+
+    JSON-mode validation accepts exactly what the item-by-item path accepts from orjson's
+    objects (same validators; both keep the last of duplicate keys): numbers orjson refuses,
+    such as integers beyond 64 bits, are out of every field's bounds anyway. It was 20 -> 13 µs
+    per event on the benchmark's event set."""
+    if len(raw) > MAX_EVENT_BYTES or not raw:
+        return None
+    try:
+        if raw[:1] == b"[":
+            events = _BATCH.validate_json(raw)
+            if not events or len(events) > MAX_BATCH_EVENTS:
+                return None
+        else:
+            events = [UsageEvent.model_validate_json(raw)]
+    except ValidationError:
+        return None
+    if keyed and (key is None or any(event.subject.encode() != key for event in events)):
+        return None
+    return list(enumerate(events))
 
 
 def _whole(reason: str, message: str, raw: bytes) -> Rejection:
