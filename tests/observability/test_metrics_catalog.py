@@ -116,3 +116,19 @@ def test_cost_counts_each_snapshot_increase_once_and_seeds_after_a_recovery() ->
     recovered.forget([b"g1"])
     recovered.snapshot(b"g1", "w1", "cost-a", "openai", "gpt-4o", Decimal("1.00"), "USD", seed=True)
     assert cost_value("cost-a") - start == 1.00
+
+
+def test_a_window_moved_into_its_group_counts_only_its_growth() -> None:
+    from decimal import Decimal
+
+    from tokenmeter.observability.business import CostMeter
+
+    meter = CostMeter(BoundedLabel(10), BoundedLabel(10))
+    start = cost_value("cost-moved")
+    meter.snapshot(b"old-key", "w", "cost-moved", "openai", "gpt-4o", Decimal("2.00"), "USD")
+    meter.move(b"old-key", b"group")  # the older-layout key was absorbed by its tenant window's key
+    meter.snapshot(b"group", "w", "cost-moved", "openai", "gpt-4o", Decimal("2.50"), "USD")
+    assert cost_value("cost-moved") - start == 2.50
+    meter.forget([b"old-key"])  # nothing left under the old key
+    meter.snapshot(b"group", "w", "cost-moved", "openai", "gpt-4o", Decimal("2.50"), "USD")
+    assert cost_value("cost-moved") - start == 2.50

@@ -103,6 +103,13 @@ class CostMeter:
         TENANT_COST(self._tenant(tenant), currency).inc(float(grown))
         MODEL_COST(provider, model, currency).inc(float(grown))
 
+    def move(self, old: bytes, new: bytes) -> None:
+        """The windows of table key ``old`` are now held by ``new`` (an older-layout key moved
+        into its group): keep their last totals, so their next snapshots count only growth."""
+        moved = self._last.pop(old, None)
+        if moved:
+            self._last.setdefault(new, {}).update(moved)
+
     def forget(self, keys: Iterable[bytes]) -> None:
         """Drop windows that expired (they will not be published again)."""
         for key in keys:

@@ -45,7 +45,7 @@ from tokenmeter.stream.expiry import Expiry
 from tokenmeter.stream.messages import accepted_doc, accepted_message, snapshot_doc, snapshots_message
 from tokenmeter.stream.policy import TimePolicy
 from tokenmeter.stream.sink import Sink, record_lag
-from tokenmeter.stream.state import FoldResult, WindowKey, window_values
+from tokenmeter.stream.state import FoldResult, WindowKey, group_key, window_values
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,8 @@ def build_app(
             marked = dirty.setdefault(raw_key, set())
             if marked is not None:
                 marked.update(wkeys)
-        cost_meter.forget(p.result.absorbed)
+        for raw_key in p.result.absorbed:
+            cost_meter.move(raw_key, group_key(*orjson.loads(raw_key)[:2]))
         _count(p.result)
         swept = core.expire(p.partition, p.newest_ms)
         if swept is not None:
@@ -365,9 +366,9 @@ def build_app(
                 docs.append(snapshot_doc(key, value, rated, window_ms, now_ms))
                 cost_meter.snapshot(raw_key, key, key.tenant, key.provider, key.model, rated.total,
                                     rated.currency, seed=key not in changed.get(raw_key, ()))
-            # One message per tenant and window: its models' snapshots together.
-            await send(st.windows_topic, raw_key, snapshots_message(docs))
-            metrics.SNAPSHOTS_EMITTED.inc(len(docs))
+            if docs:  # one message per tenant and window: its models' snapshots together
+                await send(st.windows_topic, raw_key, snapshots_message(docs))
+                metrics.SNAPSHOTS_EMITTED.inc(len(docs))
 
     @app.timer(interval=5.0)
     async def meter_lag() -> None:

@@ -162,11 +162,13 @@ def window_key(event: UsageEvent, window_ms: int, band: int = 0) -> WindowKey:
 
 @dataclass(slots=True)
 class FoldResult:
-    """What one message changed. The caller writes ``windows`` and ``seen`` once per key."""
+    """What one message changed. The caller writes ``windows`` and ``seen`` once per key.
+
+    ``windows`` holds every window a counted or redelivered event fell in (a redelivery's value
+    unchanged): all of them are written and re-published."""
 
     windows: dict[WindowKey, WindowValue] = field(default_factory=dict)
     seen: dict[bytes, SeenEntry] = field(default_factory=dict)
-    touched: set[WindowKey] = field(default_factory=set)  # to (re-)emit, including skipped redeliveries
     # (position, event, its window) to forward to usage_events
     accepted: list[tuple[int, UsageEvent, WindowKey]] = field(default_factory=list)
     counted: list[UsageEvent] = field(default_factory=list)  # newly folded by this call
@@ -212,7 +214,6 @@ def fold(
         out.seen[dkey] = SeenEntry(pos, max(event.time_ms, record_ms), partition)
         wkey = window_key(event, window_ms, band(event))
         value = out.windows.get(wkey) or current(wkey) or WindowValue.empty(partition)
-        out.touched.add(wkey)
         out.accepted.append((pos, event, wkey))
         if value.watermark >= pos:
             out.redelivered += 1
