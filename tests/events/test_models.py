@@ -81,3 +81,15 @@ def test_invalid_events_name_the_field(payload: dict[str, object], expected: lis
 def test_cloudevents_extension_attributes_are_ignored() -> None:
     ev = UsageEvent.model_validate(doc(traceparent="00-abc-def-01"))
     assert ev.id == "req-1"
+
+
+def test_derived_values_are_computed_once_and_stay_out_of_equality_and_dumps() -> None:
+    from datetime import UTC, datetime
+
+    event = UsageEvent.model_validate(doc())
+    assert "time_ms" not in event.__dict__
+    assert event.time_ms == int(datetime(2026, 11, 5, 10, 0, 0, 123000, tzinfo=UTC).timestamp() * 1000)
+    assert event.__dict__["time_ms"] == event.time_ms  # stored on first read: later reads are plain lookups
+    assert event.token_counts() == (10, 0, 0, 5, 0, 0, 0, 0)
+    assert event == UsageEvent.model_validate(doc())  # the other one has computed nothing yet
+    assert "time_ms" not in event.model_dump() and "_counts" not in event.model_dump_json()
