@@ -185,3 +185,23 @@ def test_any_crash_schedule_counts_each_unique_id_once(stream: list[str],
     expected = sum(1 + int(i[1:]) for i in set(stream))
     assert s.total() == expected
     assert sum(v.events for v in s.windows.values()) == len(set(stream))
+
+
+def test_kept_keys_are_right_sized_copies() -> None:
+    """orjson hands back an over-allocated buffer (4 KB for a short key, orjson 3.12+); what the
+    meter keeps per remembered id and per tenant window must cost about its length."""
+    import tracemalloc
+
+    import orjson
+
+    from tokenmeter.stream.state import group_key, kept
+
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        keys = [kept(dedupe_key("bench-001", f"req-{i:06d}")) for i in range(2_000)]
+        per_key = (tracemalloc.get_traced_memory()[0] - base) / len(keys)
+    finally:
+        tracemalloc.stop()
+    assert per_key < 200, per_key
+    assert keys[7] == orjson.dumps(["bench-001", "req-000007"]) and group_key("t", 60_000) == b'["t",60000]'

@@ -53,6 +53,7 @@ from tokenmeter.stream.state import (
     encode_group,
     fold,
     group_key,
+    kept,
     position,
     window_values,
 )
@@ -147,10 +148,10 @@ class MeterCore:
         if result.seen:
             entries = list(result.seen.items())
             run_key = IDS_PREFIX + b"%d:%d" % (partition, min(e.position for _, e in entries))
-            self.seen[run_key] = orjson.dumps([[k.decode(), e.position, e.basis_ms] for k, e in entries])
+            self.seen[run_key] = kept(orjson.dumps([[k.decode(), e.position, e.basis_ms] for k, e in entries]))
             ids = self.ids.setdefault(partition, {})
             for dkey, entry in entries:
-                ids[dkey] = (entry.position, run_key)
+                ids[kept(dkey)] = (entry.position, run_key)
             self.expiry.seen.note(partition, run_key, max(e.basis_ms for _, e in entries))
         written: dict[bytes, list[WindowKey]] = {}
         for wkey, value in result.windows.items():
