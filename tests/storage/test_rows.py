@@ -9,7 +9,7 @@ from tests.stream.test_state import ev
 from tokenmeter.pricing.catalog import builtin_price_book
 from tokenmeter.pricing.rating import rate
 from tokenmeter.storage.rows import EVENT_COLUMNS, WINDOW_COLUMNS, event_row, from_ms, window_row
-from tokenmeter.stream.messages import accepted_doc, accepted_message, load, snapshot_message
+from tokenmeter.stream.messages import accepted_doc, docs_message, load, snapshot_message
 from tokenmeter.stream.state import WindowValue, position, window_key
 
 NOW_MS = 1_793_872_800_000  # 2026-11-05T10:00Z: the built-in book's current prices
@@ -21,7 +21,7 @@ def test_from_ms_is_exact() -> None:
 
 def test_event_row_round_trip_and_idempotent() -> None:
     e = ev("x", tokens=7, sec=75)
-    raw = accepted_message([accepted_doc(e, position(3, 1), 1_793_872_860_000)])
+    raw = docs_message([accepted_doc(e, position(3, 1), 1_793_872_860_000)])
     [doc] = orjson.loads(raw)
     row = event_row(doc)
     assert row == event_row(orjson.loads(raw)[0])

@@ -14,7 +14,7 @@ from tokenmeter.faults import CLICKHOUSE_DOWN, Faults
 from tokenmeter.observability import metrics
 from tokenmeter.settings import KafkaSettings, StreamSettings
 from tokenmeter.storage.clickhouse import ClickHouse
-from tokenmeter.stream.messages import accepted_doc, accepted_message
+from tokenmeter.stream.messages import accepted_doc, docs_message
 from tokenmeter.stream.sink import Sink
 from tokenmeter.stream.topics import ensure_topics
 
@@ -45,7 +45,7 @@ async def test_outage_holds_offsets_and_loses_nothing(clickhouse: ClickHouse, ka
     await producer.start()
     try:
         for batch in ([doc(1), doc(2)], [doc(3)]):
-            await producer.send_and_wait(stream_settings.accepted_topic, accepted_message(batch), key=b"acme",
+            await producer.send_and_wait(stream_settings.accepted_topic, docs_message(batch), key=b"acme",
                                          partition=0)
     finally:
         await producer.stop()
@@ -93,7 +93,7 @@ def test_a_snapshot_message_holds_one_window_or_an_array_of_them() -> None:
 
     from tokenmeter.pricing.catalog import builtin_price_book
     from tokenmeter.pricing.rating import rate
-    from tokenmeter.stream.messages import snapshot_doc, snapshot_message, snapshots_message
+    from tokenmeter.stream.messages import docs_message, snapshot_doc, snapshot_message
     from tokenmeter.stream.sink import Batch, add_message
     from tokenmeter.stream.state import WindowKey, WindowValue
 
@@ -105,7 +105,7 @@ def test_a_snapshot_message_holds_one_window_or_an_array_of_them() -> None:
         key, value = WindowKey("acme", start, "openai", model, "standard"), WindowValue(i, 1, tokens, 1)
         docs.append(snapshot_doc(key, value, rate(value.tokens, value.requests, price), 60_000, start))
     batch = Batch()
-    add_message(batch, "windows", snapshots_message(docs), accepted_topic="accepted")
+    add_message(batch, "windows", docs_message(docs), accepted_topic="accepted")
     add_message(batch, "windows", snapshot_message(key, value, rate(value.tokens, value.requests, price),
                                                    60_000, start), accepted_topic="accepted")
     assert [(row[4], row[-2]) for row in batch.windows] == [("gpt-4o", 0), ("gpt-4o-mini", 1), ("gpt-4o-mini", 1)]

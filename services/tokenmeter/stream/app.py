@@ -42,7 +42,7 @@ from tokenmeter.stream.budgets import BudgetWatch
 from tokenmeter.stream.core import MeterCore, is_window_key
 from tokenmeter.stream.dlq import dlq_message
 from tokenmeter.stream.expiry import Expiry
-from tokenmeter.stream.messages import accepted_doc, accepted_message, snapshot_doc, snapshots_message
+from tokenmeter.stream.messages import accepted_doc, docs_message, snapshot_doc
 from tokenmeter.stream.policy import TimePolicy
 from tokenmeter.stream.sink import Sink, record_lag
 from tokenmeter.stream.state import FoldResult, WindowKey, group_key, window_values
@@ -247,7 +247,7 @@ def build_app(
         for pos, ev, wkey in result.accepted:
             by_tenant.setdefault(ev.subject, []).append(accepted_doc(ev, pos, wkey.start_ms, wkey.band))
         for tenant, docs in by_tenant.items():
-            sends.append(await send(st.accepted_topic, tenant.encode(), accepted_message(docs)))
+            sends.append(await send(st.accepted_topic, tenant.encode(), docs_message(docs)))
         return Prepared(partition, records, anchor, result, sends, newest_ms)
 
     def _finish(p: Prepared, generation: int) -> bool:
@@ -367,7 +367,7 @@ def build_app(
                 cost_meter.snapshot(raw_key, key, key.tenant, key.provider, key.model, rated.total,
                                     rated.currency, seed=key not in changed.get(raw_key, ()))
             if docs:  # one message per tenant and window: its models' snapshots together
-                await send(st.windows_topic, raw_key, snapshots_message(docs))
+                await send(st.windows_topic, raw_key, docs_message(docs))
                 metrics.SNAPSHOTS_EMITTED.inc(len(docs))
 
     @app.timer(interval=5.0)

@@ -42,18 +42,15 @@ def accepted_doc(event: UsageEvent, pos: int, window_start_ms: int, band: int = 
     }
 
 
-def accepted_message(docs: list[dict[str, Any]]) -> bytes:
+def docs_message(docs: list[dict[str, Any]]) -> bytes:
+    """Several documents in one message, a JSON array: a tenant's accepted events of a run, or the
+    snapshots of a tenant window's models."""
     return orjson.dumps(docs)
 
 
 def snapshot_message(key: WindowKey, value: WindowValue, rated: Rated, window_ms: int, now_ms: int) -> bytes:
     """One window's snapshot as a message of its own (repairs send these)."""
     return orjson.dumps(snapshot_doc(key, value, rated, window_ms, now_ms))
-
-
-def snapshots_message(docs: list[dict[str, Any]]) -> bytes:
-    """Several windows' snapshots in one message: a JSON array of ``snapshot_doc``."""
-    return orjson.dumps(docs)
 
 
 def snapshot_doc(key: WindowKey, value: WindowValue, rated: Rated, window_ms: int, now_ms: int) -> dict[str, Any]:
