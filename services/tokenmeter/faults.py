@@ -10,6 +10,10 @@ switch stands for a failure the chaos suite cannot cause for real here:
 - ``kill-after-sink-insert``: one-shot. The sink SIGKILLs its own process right
   after a batch is stored and before its offsets are committed: the exact
   instant at which a crash makes the next owner write the batch again.
+- ``meter-raises``: one-shot. The meter raises in the middle of a run, after its
+  forwards and dead letters are acknowledged and before its table writes: the
+  crash-only rule (stream/crash.py) must end the process with exit code 70, and
+  the next worker must meter the run once.
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ from typing import Final
 
 CLICKHOUSE_DOWN: Final = "clickhouse-down"
 KILL_AFTER_SINK_INSERT: Final = "kill-after-sink-insert"
+METER_RAISES: Final = "meter-raises"
+
+
+class InjectedFault(RuntimeError):
+    """Raised where a switch asks for an unexpected exception."""
 
 
 class Faults:

@@ -10,6 +10,8 @@ Faults, at seeded moments of the main phase, one after the other:
 
 - ``kill``: SIGKILL of A or B; a supervisor restarts it after a short pause;
 - ``flush-kill``: A kills itself right after a sink insert, before the commit;
+- ``meter-crash``: the meter of A or B raises in the middle of a run; the
+  worker must exit with code 70 (crash-only) and is restarted;
 - ``sink-outage``: every ClickHouse call in A fails for ``outage_seconds``;
 - ``broker-restart``: the broker is stopped and started again;
 - ``rebalance``: B is killed and kept down until A reports that it meters all
@@ -45,10 +47,11 @@ from aiokafka.errors import KafkaError
 from tokenmeter.bench.harness import WorkerProcess, free_port, sql_rows, tokenmeter_env
 from tokenmeter.chaos.plan import ChaosPlan, ChaosSpec, Record, build
 from tokenmeter.events.models import TOKEN_CLASSES
-from tokenmeter.faults import CLICKHOUSE_DOWN, KILL_AFTER_SINK_INSERT
+from tokenmeter.faults import CLICKHOUSE_DOWN, KILL_AFTER_SINK_INSERT, METER_RAISES
 from tokenmeter.ingest.errors import EmitError
 from tokenmeter.ingest.producer import UsageEmitter
 from tokenmeter.settings import REPO_ROOT, KafkaSettings
+from tokenmeter.stream.crash import EXIT_CRASHED
 
 log = logging.getLogger("tokenmeter.chaos")
 KAFKA_SH = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
@@ -60,6 +63,7 @@ class ChaosConfig:
     rate: float = 400.0                # events/s offered in the main phase
     kills: int = 6                     # external SIGKILLs at random moments
     flush_kills: int = 1
+    meter_crashes: int = 1             # the meter raises mid-run; its worker must exit 70
     broker_restarts: int = 1
     outage_seconds: float = 12.0
     rebalances: int = 1
@@ -140,6 +144,9 @@ class Supervised:
     def kill(self) -> None:
         self.expected_death = True
         self.proc.kill()
+
+    def exit_code(self) -> int | None:
+        return None if self.proc.proc is None else self.proc.proc.poll()
 
     def restart(self) -> None:
         if self.proc.proc is not None and self.proc.proc.poll() is not None and not self.expected_death:
@@ -245,7 +252,8 @@ class Run:
     def schedule(self, main_seconds: float) -> list[tuple[float, str]]:
         """Seeded fault moments across the main phase, in order."""
         c = self.config
-        kinds = (["kill"] * c.kills + ["flush-kill"] * c.flush_kills + ["sink-outage"]
+        kinds = (["kill"] * c.kills + ["flush-kill"] * c.flush_kills + ["meter-crash"] * c.meter_crashes
+                 + ["sink-outage"]
                  + ["broker-restart"] * c.broker_restarts + ["rebalance"] * c.rebalances)
         self.rng.shuffle(kinds)
         slot = main_seconds * 0.85 / max(1, len(kinds))
@@ -277,6 +285,24 @@ class Run:
                 self.kills += 1
                 self.note("A died inside a sink flush")
                 self.recoveries[f"flush-kill #{self.kills}"] = await self.until_ready(a)
+            elif kind == "meter-crash":
+                await self.until_ready(a)
+                await self.until_ready(b)
+                (self.faults_dir / METER_RAISES).touch()
+                self.note("armed: the next meter run of A or B raises")
+
+                async def one_died() -> bool:
+                    return not a.alive() or not b.alive()
+
+                await wait_until(one_died, "a worker exiting after its meter raised", step=0.05)
+                victim = a if not a.alive() else b
+                code = victim.exit_code()
+                if code != EXIT_CRASHED:
+                    raise AssertionError(f"{victim.name} exited {code} after its meter raised, not {EXIT_CRASHED}")
+                victim.expected_death = True
+                self.kills += 1
+                self.note(f"{victim.name} exited {code} after its meter raised")
+                self.recoveries[f"meter-crash {victim.name}"] = await self.until_ready(victim)
             elif kind == "sink-outage":
                 rows_before = await self._sink_rows(a)
                 (self.faults_dir / CLICKHOUSE_DOWN).touch()

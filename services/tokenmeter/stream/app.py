@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tokenmeter.events.decode import decode_message
 from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
-from tokenmeter.faults import NO_FAULTS, Faults
+from tokenmeter.faults import METER_RAISES, NO_FAULTS, Faults, InjectedFault
 from tokenmeter.observability import metrics
 from tokenmeter.observability.bounded import BoundedLabel
 from tokenmeter.observability.business import CostMeter, count_groups, token_groups
@@ -40,6 +40,7 @@ from tokenmeter.storage.queries import tenant_totals
 from tokenmeter.storage.rows import COST_COLUMNS
 from tokenmeter.stream.budgets import BudgetWatch
 from tokenmeter.stream.core import MeterCore, is_window_key
+from tokenmeter.stream.crash import exit_on_crash
 from tokenmeter.stream.dlq import dlq_message
 from tokenmeter.stream.expiry import Expiry
 from tokenmeter.stream.messages import accepted_doc, docs_message, snapshot_doc
@@ -158,6 +159,10 @@ def build_app(
         # Records come in runs (up to meter_batch_records, or what arrived within meter_batch_seconds);
         # each partition's part of a run is folded as one and written once. Faust acks the run's
         # records only after this body returns, so a crash replays the whole run.
+        with exit_on_crash("the meter"):
+            await _meter_loop(stream)
+
+    async def _meter_loop(stream: Any) -> None:
         async for events in stream.take_events(st.meter_batch_records, within=st.meter_batch_seconds):
             generation = app.consumer_generation_id
             by_partition: dict[int, list[Any]] = {}
@@ -176,6 +181,8 @@ def build_app(
             for partition, run in by_partition.items():
                 prepared.extend(await _meter_run(partition, run, generation))
             await asyncio.gather(*(send for p in prepared for send in p.sends))
+            if faults.take(METER_RAISES):
+                raise InjectedFault(f"{METER_RAISES}: the run's sends are acked, its table writes not done")
             for p in prepared:
                 if not _finish(p, generation):
                     _leave_uncommitted(by_partition[p.partition])
@@ -379,7 +386,8 @@ def build_app(
 
         @app.task
         async def run_sink() -> None:
-            await sink.run()
+            with exit_on_crash("the sink"):
+                await sink.run()
 
         if web and settings.http.api_port:
             @app.task
@@ -394,7 +402,8 @@ def build_app(
 
             @app.task
             async def run_budget_watch() -> None:
-                await watch.run()
+                with exit_on_crash("the budget watch"):
+                    await watch.run()
 
     if web:
         @app.page("/metrics")
