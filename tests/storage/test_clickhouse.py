@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from tests.stream.test_state import ev
+from tokenmeter.events.models import UsageData, UsageEvent
 from tokenmeter.pricing.catalog import builtin_price_book
 from tokenmeter.pricing.rating import rate
 from tokenmeter.storage.clickhouse import ClickHouse
@@ -15,7 +18,7 @@ from tokenmeter.storage.queries import tenant_totals
 from tokenmeter.storage.rows import EVENT_COLUMNS, WINDOW_COLUMNS, event_row, window_row
 from tokenmeter.stream.app import total_doc
 from tokenmeter.stream.messages import accepted_doc, load, snapshot_message
-from tokenmeter.stream.state import WindowValue, position, window_key
+from tokenmeter.stream.state import Added, WindowValue, position, window_key
 
 NOW_MS = 1_793_872_800_000  # 2026-11-05T10:00Z: the built-in book's current prices
 
@@ -23,13 +26,45 @@ pytestmark = pytest.mark.clickhouse
 
 
 def test_migrations_are_numbered_and_idempotent(clickhouse: ClickHouse) -> None:
-    assert [m.version for m in load_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [m.version for m in load_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     assert migrate(clickhouse) == []
     [(key,)] = clickhouse.query("SELECT sorting_key FROM system.tables WHERE database = currentDatabase() "
                                 "AND name = 'usage_windows'")
     assert key == "tenant, window_start, provider, model, service_tier, price_band"
     tables = {r[0] for r in clickhouse.query("SELECT name FROM system.tables WHERE database = currentDatabase()")}
     assert {"usage_events", "usage_windows", "usage_windows_by_class", "schema_migrations"} <= tables
+
+
+def test_accepted_documents_inserted_as_json_store_the_rows_the_python_path_stores(clickhouse: ClickHouse) -> None:
+    # The sink hands accepted-event documents to ClickHouse as JSON (usage_events_in and its view);
+    # every column must come out as event_row() + insert() would write it.
+    full = UsageEvent(specversion="1.0", id="j-full", source="gw-7", type="llm.usage", subject="json-acme",
+                      time=datetime(2026, 11, 5, 10, 0, 0, 123000, tzinfo=UTC),
+                      data=UsageData(model="gpt-4o", provider="openai", input_tokens=1, cached_input_tokens=2,
+                                     cache_write_tokens=3, output_tokens=4, reasoning_tokens=5, audio_input_tokens=6,
+                                     audio_output_tokens=7, image_input_tokens=8, requests=3, service_tier="flex",
+                                     batch=True, api_key_id="k1", project='p "quoted" \\ x', user="u", region="eu"))
+    bare = ev("j-bare", tokens=9)
+    docs = [accepted_doc(full, position(7, 2), NOW_MS, band=1), accepted_doc(bare, position(8, 0), NOW_MS)]
+    legacy = {**accepted_doc(bare, position(9, 0), NOW_MS), "id": "j-legacy", "added_later": [1]}
+    del legacy["price_band"]  # published before bands: band 0; an unknown field is skipped
+    clickhouse.insert_json("usage_events_in", orjson.dumps([*docs, legacy]))
+    clickhouse.insert("usage_events", [event_row({**d, "id": "py-" + d["id"]}) for d in docs], EVENT_COLUMNS)
+
+    def stored(prefix: str) -> list[tuple[object, ...]]:
+        cols = ", ".join(c for c in EVENT_COLUMNS if c != "event_id")
+        return clickhouse.query(f"SELECT replaceOne(event_id, '{prefix}', ''), {cols} FROM usage_events FINAL "
+                                f"WHERE startsWith(event_id, '{prefix}') AND event_id != 'j-legacy' ORDER BY event_id")
+
+    assert stored("j-") == stored("py-j-")
+    [row] = clickhouse.query("SELECT input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, "
+                             "reasoning_tokens, audio_input_tokens, audio_output_tokens, image_input_tokens, requests, "
+                             "service_tier, batch, project, price_band, toUnixTimestamp64Milli(time) "
+                             "FROM usage_events FINAL WHERE event_id = 'j-full'")
+    assert row == (1, 2, 3, 4, 5, 6, 7, 8, 3, "flex", True, 'p "quoted" \\ x', 1, full.time_ms)
+    assert clickhouse.query("SELECT price_band, input_tokens FROM usage_events FINAL WHERE event_id = 'j-legacy'") == [
+        (0, 9)]
+    assert clickhouse.query("SELECT count() FROM usage_events_in") == [(0,)]  # the Null table keeps nothing
 
 
 def test_replayed_events_collapse(clickhouse: ClickHouse) -> None:
@@ -44,7 +79,7 @@ def test_times_stored_from_epoch_ms_are_exact(clickhouse: ClickHouse) -> None:
     doc = {**accepted_doc(e, position(1, 0), 1_793_872_860_000), "time_ms": 1_793_872_875_123}
     clickhouse.insert("usage_events", [event_row(doc)], EVENT_COLUMNS)
     price = builtin_price_book().lookup("openai", "gpt-4o", NOW_MS)
-    value = WindowValue.empty().add(e, 3)
+    value = WindowValue.empty().with_added(Added.of([e]), 3)
     snapshot = snapshot_message(window_key(e, 60_000), value, rate(value.tokens, value.requests, price), 60_000,
                                 now_ms=1_793_872_999_999)
     clickhouse.insert("usage_windows", [window_row(load(snapshot))], WINDOW_COLUMNS)
@@ -59,8 +94,8 @@ def test_latest_snapshot_wins_whatever_the_insert_order(clickhouse: ClickHouse) 
     price = builtin_price_book().lookup("openai", "gpt-4o", NOW_MS)
     e1, e2 = ev("a", tokens=100), ev("b", tokens=50)
     key = window_key(e1, 60_000)
-    v1 = WindowValue.empty().add(e1, 10)
-    v2 = v1.add(e2, 11)
+    v1 = WindowValue.empty().with_added(Added.of([e1]), 10)
+    v2 = v1.with_added(Added.of([e2]), 11)
 
     def row(v: WindowValue) -> list[object]:
         return window_row(load(snapshot_message(key, v, rate(v.tokens, v.requests, price), 60_000, 0)))

@@ -10,7 +10,7 @@ from tokenmeter.pricing.catalog import builtin_price_book
 from tokenmeter.pricing.rating import rate
 from tokenmeter.storage.rows import EVENT_COLUMNS, WINDOW_COLUMNS, event_row, from_ms, window_row
 from tokenmeter.stream.messages import accepted_doc, docs_message, load, snapshot_message
-from tokenmeter.stream.state import WindowValue, position, window_key
+from tokenmeter.stream.state import Added, WindowValue, position, window_key
 
 NOW_MS = 1_793_872_800_000  # 2026-11-05T10:00Z: the built-in book's current prices
 
@@ -36,7 +36,7 @@ def test_event_row_round_trip_and_idempotent() -> None:
 def test_window_row_keeps_money_exact() -> None:
     e = ev("x", tokens=3)
     key = window_key(e, 60_000)
-    value = WindowValue.empty().add(e, 42)
+    value = WindowValue.empty().with_added(Added.of([e]), 42)
     rated = rate(value.tokens, value.requests, builtin_price_book().lookup("openai", "gpt-4o", NOW_MS))
     row = window_row(load(snapshot_message(key, value, rated, 60_000, now_ms=5)))
     named = dict(zip(WINDOW_COLUMNS, row, strict=True))

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -109,4 +110,29 @@ def test_a_snapshot_message_holds_one_window_or_an_array_of_them() -> None:
     add_message(batch, "windows", snapshot_message(key, value, rate(value.tokens, value.requests, price),
                                                    60_000, start), accepted_topic="accepted")
     assert [(row[4], row[-2]) for row in batch.windows] == [("gpt-4o", 0), ("gpt-4o-mini", 1), ("gpt-4o-mini", 1)]
-    assert batch.windows[0][-5] == Decimal("2.5") and len(batch.events) == 0
+    assert batch.windows[0][-5] == Decimal("2.5") and batch.events == 0
+
+
+def test_accepted_messages_stay_json_and_their_times_come_from_the_header() -> None:
+    from tokenmeter.stream.sink import Batch, add_message, times_header
+
+    one, two = docs_message([doc(1), doc(2)]), docs_message([doc(3)])
+    batch = Batch()
+    # the header is believed: these times differ from the documents' on purpose
+    add_message(batch, "accepted", one, accepted_topic="accepted", headers=[("other", b"x"), times_header([5, 6])])
+    add_message(batch, "accepted", two, accepted_topic="accepted", headers=[times_header([7])])
+    add_message(batch, "accepted", b"[]", accepted_topic="accepted", headers=[times_header([])])
+    assert (batch.events, batch.event_times_ms, len(batch)) == (3, [5, 6, 7], 3)
+    assert orjson.loads(batch.events_json()) == orjson.loads(docs_message([doc(1), doc(2), doc(3)]))
+
+
+def test_accepted_messages_without_the_header_are_decoded_for_their_times() -> None:
+    # published before the header existed: one object per message, or an array
+    from tokenmeter.stream.sink import Batch, add_message
+
+    batch = Batch()
+    add_message(batch, "accepted", orjson.dumps(doc(1)), accepted_topic="accepted")
+    add_message(batch, "accepted", docs_message([doc(2), doc(3)]), accepted_topic="accepted")
+    start = int(T0.timestamp() * 1000)
+    assert batch.event_times_ms == [start, start, start]
+    assert orjson.loads(batch.events_json()) == orjson.loads(docs_message([doc(1), doc(2), doc(3)]))

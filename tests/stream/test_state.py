@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from tokenmeter.events.models import UsageData, UsageEvent
 from tokenmeter.stream.state import (
+    Added,
     FoldResult,
     SeenEntry,
     WindowKey,
@@ -60,7 +61,7 @@ def test_position_orders_batch_members_between_offsets() -> None:
 def test_keys_round_trip() -> None:
     k = window_key(ev("a"), W)
     assert WindowKey.decode(k.encode()) == k
-    v = WindowValue.empty(5).add(ev("a"), 7)
+    v = WindowValue.empty(5).with_added(Added.of([ev("a")]), 7)
     assert WindowValue.decode(v.encode()) == v
     assert v.partition == 5
     assert SeenEntry.decode(SeenEntry(7, 123, 5).encode()) == SeenEntry(7, 123, 5)
@@ -89,6 +90,29 @@ def test_duplicate_inside_one_batch_is_skipped() -> None:
     assert [d.id for d in r.duplicates] == ["x"]
     [value] = r.windows.values()
     assert (value.events, value.tokens[0], value.watermark) == (2, 20, position(1, 2))
+
+
+def test_a_run_folded_over_several_calls_sums_every_class_exactly() -> None:
+    s = Store()
+    s.apply(s.fold([(position(1, 0), ev("a", 7))]))  # stored before the run
+    run = FoldResult()
+    events = [UsageEvent(specversion="1.0", id=f"m{i}", source="gw", type="llm.usage", subject="acme", time=T0,
+                         data=UsageData(model="gpt-4o", provider="openai", input_tokens=i, cached_input_tokens=2 * i,
+                                        output_tokens=3, reasoning_tokens=i % 2, requests=1 + i % 3))
+              for i in range(10)]
+    fold([(position(2, i), e) for i, e in enumerate(events[:4])], seen=s.first, current=s.windows.get,
+         window_ms=W, partition=3, into=run)
+    fold([(position(3, i), e) for i, e in enumerate(events[4:])], seen=s.first, current=s.windows.get,
+         window_ms=W, partition=3, into=run)
+    # a position below one already added to this run is a redelivery, never counted twice
+    fold([(position(2, 3), events[3])], seen=lambda key: None, current=s.windows.get, window_ms=W,
+         partition=3, into=run)
+    [value] = run.windows.values()
+    assert value.tokens == (7 + 45, 90, 0, 1 + 30, 5, 0, 0, 0)
+    assert (value.requests, value.events, value.watermark) == (1 + 19, 11, position(3, 5))
+    assert run.redelivered == 1 and len(run.counted) == 10
+    assert run.added == {window_key(events[0], W): Added((45, 90, 0, 30, 5, 0, 0, 0), 19, 10)}
+    assert run.windows == {window_key(events[0], W): value}  # reading the sums twice adds nothing
 
 
 def test_batch_writes_each_window_once() -> None:

@@ -53,6 +53,15 @@ class ClickHouse:
             lambda: self._client.insert(table, rows, column_names=list(columns), settings=dict(INSERT_SETTINGS)),
         )
 
+    def insert_json(self, table: str, data: bytes) -> None:
+        """Insert JSONEachRow ``data`` (objects, or one JSON array of them); ClickHouse parses it.
+        Fields the table lacks are skipped, so documents may carry more than a table reads."""
+        self._call(
+            f"insert into {table}",
+            lambda: self._client.raw_insert(table, None, data, fmt="JSONEachRow",
+                                            settings={**INSERT_SETTINGS, "input_format_skip_unknown_fields": 1}),
+        )
+
     def query_with_names(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and rows of a statement given as text (the ``sql`` CLI command).
 
@@ -67,6 +76,9 @@ class ClickHouse:
 
     async def ainsert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
         await self.arun(lambda: self.insert(table, rows, columns))
+
+    async def ainsert_json(self, table: str, data: bytes) -> None:
+        await self.arun(lambda: self.insert_json(table, data))
 
     async def arun(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` (which may make several synchronous calls on this adapter) on the adapter's thread."""

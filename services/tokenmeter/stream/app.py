@@ -30,7 +30,7 @@ from tokenmeter.events.models import TOKEN_CLASSES, UsageEvent
 from tokenmeter.faults import METER_RAISES, NO_FAULTS, Faults, InjectedFault
 from tokenmeter.observability import metrics
 from tokenmeter.observability.bounded import BoundedLabel
-from tokenmeter.observability.business import CostMeter, count_groups, token_groups
+from tokenmeter.observability.business import CostMeter, count_groups
 from tokenmeter.pricing.book import PriceBook
 from tokenmeter.pricing.catalog import load_plans
 from tokenmeter.pricing.rating import rate
@@ -45,7 +45,7 @@ from tokenmeter.stream.dlq import dlq_message
 from tokenmeter.stream.expiry import Expiry
 from tokenmeter.stream.messages import accepted_doc, docs_message, snapshot_doc
 from tokenmeter.stream.policy import TimePolicy
-from tokenmeter.stream.sink import Sink, record_lag
+from tokenmeter.stream.sink import Sink, record_lag, times_header
 from tokenmeter.stream.state import FoldResult, WindowKey, group_key, window_values
 
 log = logging.getLogger(__name__)
@@ -116,11 +116,12 @@ def build_app(
 
     events_topic = raw_topic(st.events_topic)
 
-    async def send(topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
+    async def send(topic: str, key: bytes | None, value: bytes,
+                   headers: list[tuple[str, bytes]] | None = None) -> Awaitable[Any]:
         """Start a send on Faust's own producer (the one it flushes before committing); await the
         result for the broker's ack. Topic.send wraps this in channel futures, callbacks and
         sensors: about half the cost of publishing a window snapshot in the benchmark profile."""
-        ack: Awaitable[Any] = await app.producer.send(topic, key, value, None, None, None)
+        ack: Awaitable[Any] = await app.producer.send(topic, key, value, None, None, headers)
         return ack
     # Tables derive their changelog serializers from key_type/value_type (a schema= is ignored
     # there): bytes means raw, anything else means JSON, which would hand recovered values back
@@ -250,11 +251,13 @@ def build_app(
                 core.fold(judged.valid, partition=partition, record_ms=record_ms, into=result)
         # Forward before writing: the sink tolerates repeats, and a crash after this point redelivers
         # the run, whose events are then found folded and forwarded again. One message per tenant.
-        by_tenant: dict[str, list[dict[str, Any]]] = {}
+        by_tenant: dict[str, tuple[list[dict[str, Any]], list[int]]] = {}
         for pos, ev, wkey in result.accepted:
-            by_tenant.setdefault(ev.subject, []).append(accepted_doc(ev, pos, wkey.start_ms, wkey.band))
-        for tenant, docs in by_tenant.items():
-            sends.append(await send(st.accepted_topic, tenant.encode(), docs_message(docs)))
+            docs, times = by_tenant.setdefault(ev.subject, ([], []))
+            docs.append(accepted_doc(ev, pos, wkey.start_ms, wkey.band))
+            times.append(ev.time_ms)
+        for tenant, (docs, times) in by_tenant.items():
+            sends.append(await send(st.accepted_topic, tenant.encode(), docs_message(docs), [times_header(times)]))
         return Prepared(partition, records, anchor, result, sends, newest_ms)
 
     def _finish(p: Prepared, generation: int) -> bool:
@@ -326,19 +329,21 @@ def build_app(
         metrics.EVENTS_REDELIVERED.inc(result.redelivered)
         metrics.EVENTS_COUNTED.inc(len(result.counted))
         metrics.EVENTS_LATE.inc(result.late)
-        # Prices change only at UTC midnight, so whether a model is priced holds for a whole day.
-        priced: dict[tuple[str, str, str, int], bool] = {}
+        # Counted per window, not per event. Prices change only at UTC midnight and windows divide
+        # a day, so whether a model is priced holds for the whole window.
         unpriced = 0
-        for ev in result.counted:
-            day = ev.time_ms // 86_400_000
-            key = (ev.subject, ev.data.provider, ev.data.model, day)
-            known = priced.get(key)
-            if known is None:
-                known = priced[key] = prices.is_priced(key[1], key[2], day * 86_400_000, tenant=key[0])
-            unpriced += not known
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        for wkey, added in result.added.items():
+            if not prices.is_priced(wkey.provider, wkey.model, wkey.start_ms, tenant=wkey.tenant):
+                unpriced += added.events
+            sums = groups.get((wkey.tenant, wkey.provider, wkey.model))
+            if sums is None:
+                groups[wkey.tenant, wkey.provider, wkey.model] = list(added.tokens)
+            else:
+                for i, n in enumerate(added.tokens):
+                    sums[i] += n
         if unpriced:
             metrics.EVENTS_UNPRICED.inc(unpriced)
-        groups = token_groups(result.counted)
         for i, token_class in enumerate(TOKEN_CLASSES):
             n = sum(counts[i] for counts in groups.values())
             if n:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import struct
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -27,32 +28,64 @@ from tokenmeter.observability import metrics
 from tokenmeter.settings import KafkaSettings, StreamSettings
 from tokenmeter.storage.clickhouse import ClickHouse
 from tokenmeter.storage.errors import StorageError
-from tokenmeter.storage.rows import EVENT_COLUMNS, WINDOW_COLUMNS, event_row, window_row
+from tokenmeter.storage.rows import WINDOW_COLUMNS, window_row
 
 log = logging.getLogger(__name__)
+
+EVENTS_IN: Final = "usage_events_in"  # Null table; its materialized view writes usage_events
+
+
+# Header of an accepted-events message: its events' times, little-endian int64 epoch ms, in
+# document order. The sink counts the events and measures freshness from it without decoding
+# the JSON, which ClickHouse parses instead (usage_events_in, migration 0009).
+TIMES_HEADER: Final = "tokenmeter-times-ms"
+
+
+def times_header(times_ms: Sequence[int]) -> tuple[str, bytes]:
+    return TIMES_HEADER, struct.pack(f"<{len(times_ms)}q", *times_ms)
 
 
 @dataclass(slots=True)
 class Batch:
-    """Rows read since the last flush."""
+    """What was read since the last flush: accepted-event documents as JSON, window rows."""
 
-    events: list[list[Any]] = field(default_factory=list)
-    event_times_ms: list[int] = field(default_factory=list)
+    event_docs: list[bytes] = field(default_factory=list)  # documents, comma-separated within each
+    event_times_ms: list[int] = field(default_factory=list)  # one per accepted event
     windows: list[list[Any]] = field(default_factory=list)
     started: float = 0.0
 
+    @property
+    def events(self) -> int:
+        return len(self.event_times_ms)
+
+    def events_json(self) -> bytes:
+        """Every accepted document read, as one JSON array."""
+        return b"[" + b",".join(self.event_docs) + b"]"
+
     def __len__(self) -> int:
-        return len(self.events) + len(self.windows)
+        return self.events + len(self.windows)
 
 
-def add_message(batch: Batch, topic: str, value: bytes, *, accepted_topic: str) -> None:
-    """Convert one message into rows. A message holds one document or a JSON array of them."""
-    if topic == accepted_topic:
-        for doc in load_list(value):
-            batch.events.append(event_row(doc))
-            batch.event_times_ms.append(doc["time_ms"])
-    else:
+def add_message(batch: Batch, topic: str, value: bytes, *, accepted_topic: str,
+                headers: Sequence[tuple[str, bytes]] = ()) -> None:
+    """Add one message. A message holds one document or a JSON array of them.
+
+    An accepted-events message stays JSON: its documents go to ClickHouse as they are. Its
+    events' times come from the times header; a message without one (published before it
+    existed) is decoded for them."""
+    if topic != accepted_topic:
         batch.windows.extend(window_row(doc) for doc in load_list(value))
+        return
+    packed = next((v for k, v in headers if k == TIMES_HEADER), None)
+    if packed is not None:
+        times = struct.unpack(f"<{len(packed) // 8}q", packed)
+    else:
+        times = tuple(doc["time_ms"] for doc in load_list(value))
+    if not times:
+        return
+    body = value.strip()
+    batch.event_docs.append(body[1:-1] if body[:1] == b"[" else body)
+    batch.event_times_ms.extend(times)
 
 
 def load_list(value: bytes) -> list[dict[str, Any]]:
@@ -101,7 +134,8 @@ class Sink:
             records = await consumer.getmany(timeout_ms=int(self._stream.sink_batch_seconds * 1000 / 2))
             for tp_records in records.values():
                 for record in tp_records:
-                    add_message(batch, record.topic, record.value, accepted_topic=self._stream.accepted_topic)
+                    add_message(batch, record.topic, record.value, accepted_topic=self._stream.accepted_topic,
+                                headers=record.headers)
             due = time.monotonic() - batch.started >= self._stream.sink_batch_seconds
             if len(batch) and (due or len(batch) >= self._stream.sink_batch_rows):
                 await self._flush(batch)
@@ -115,31 +149,34 @@ class Sink:
                 next_lag = time.monotonic() + 5.0
 
     async def _flush(self, batch: Batch) -> None:
-        await self._write_with_retry("usage_events", batch.events, EVENT_COLUMNS)
-        await self._write_with_retry("usage_windows", batch.windows, WINDOW_COLUMNS)
+        if batch.events:
+            data = batch.events_json()
+            await self._write_with_retry("usage_events", batch.events, lambda: self._db.ainsert_json(EVENTS_IN, data))
+        if batch.windows:
+            await self._write_with_retry("usage_windows", len(batch.windows),
+                                         lambda: self._db.ainsert("usage_windows", batch.windows, WINDOW_COLUMNS))
         now_ms = int(self._clock() * 1000)
         for t in batch.event_times_ms:
             metrics.FRESHNESS_SECONDS.observe(max(0.0, (now_ms - t) / 1000))
 
-    async def _write_with_retry(self, table: str, rows: list[list[Any]], columns: tuple[str, ...]) -> None:
-        """Insert ``rows``; both tables are idempotent to re-insert, so retrying is safe. Never gives up."""
-        if not rows:
-            return
+    async def _write_with_retry(self, table: str, rows: int, insert: Callable[[], Awaitable[None]]) -> None:
+        """Store ``rows`` rows in ``table`` with ``insert``; both tables are idempotent to re-insert,
+        so retrying is safe. Never gives up."""
         delay, attempt = 0.2, 0
         while True:
             attempt += 1
             started = time.monotonic()
             try:
-                await self._db.ainsert(table, rows, columns)
+                await insert()
             except StorageError as exc:
                 metrics.SINK_FAILURES.inc()
                 log.warning("sink: insert of %d rows into %s failed (attempt %d, retrying in %.1fs): %s",
-                            len(rows), table, attempt, delay, exc)
+                            rows, table, attempt, delay, exc)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, self._stream.sink_retry_max_seconds)
                 continue
             metrics.SINK_FLUSH_SECONDS.labels(table).observe(time.monotonic() - started)
-            metrics.SINK_ROWS.labels(table).inc(len(rows))
+            metrics.SINK_ROWS.labels(table).inc(rows)
             return
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:

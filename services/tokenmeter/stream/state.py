@@ -91,11 +91,25 @@ class WindowKey(NamedTuple):
         return cls(*orjson.loads(raw))  # five fields: written before bands existed, band 0
 
 
+class Added(NamedTuple):
+    """What a run of events added to one window: token sums per class, requests, events."""
+
+    tokens: tuple[int, ...]
+    requests: int
+    events: int
+
+    @classmethod
+    def of(cls, events: list[UsageEvent]) -> Added:
+        """One pass per token class over all the events, not one new tuple per event."""
+        tokens = tuple(map(sum, zip(*(e.token_counts() for e in events), strict=True)))
+        return cls(tokens, sum(e.data.requests for e in events), len(events))
+
+
 class WindowValue(NamedTuple):
     """Cumulative quantities of one window key, and the highest position folded in.
 
-    A NamedTuple rather than a dataclass: the fold makes one per event, and a tuple is the
-    cheapest immutable value Python builds."""
+    A NamedTuple rather than a dataclass: the fold makes one per window and run, and a tuple is
+    the cheapest immutable value Python builds."""
 
     watermark: int
     requests: int
@@ -107,9 +121,10 @@ class WindowValue(NamedTuple):
     def empty(cls, partition: int = -1) -> WindowValue:
         return cls(-1, 0, (0,) * _N, 0, partition)
 
-    def add(self, event: UsageEvent, pos: int) -> WindowValue:
-        tokens = tuple(map(plus, self.tokens, event.token_counts()))
-        return WindowValue(pos, self.requests + event.data.requests, tokens, self.events + 1, self.partition)
+    def with_added(self, added: Added, pos: int) -> WindowValue:
+        """This value with ``added`` folded in; ``pos``: the position of the last event added."""
+        tokens = tuple(map(plus, self.tokens, added.tokens))
+        return WindowValue(pos, self.requests + added.requests, tokens, self.events + added.events, self.partition)
 
     def encode(self) -> bytes:
         return orjson.dumps([self.watermark, self.requests, self.events, self.partition, *self.tokens])
@@ -177,7 +192,10 @@ class FoldResult:
     ``windows`` holds every window a counted or redelivered event fell in (a redelivery's value
     unchanged): all of them are written and re-published."""
 
-    windows: dict[WindowKey, WindowValue] = field(default_factory=dict)
+    # window -> its value before this result's additions (read from the table or an earlier call)
+    base: dict[WindowKey, WindowValue] = field(default_factory=dict)
+    # window -> (events folded into it here, in position order; the last one's position)
+    adds: dict[WindowKey, tuple[list[UsageEvent], int]] = field(default_factory=dict)
     seen: dict[bytes, SeenEntry] = field(default_factory=dict)
     # (position, event, its window) to forward to usage_events
     accepted: list[tuple[int, UsageEvent, WindowKey]] = field(default_factory=list)
@@ -188,6 +206,33 @@ class FoldResult:
     absorbed: list[bytes] = field(default_factory=list)  # older-layout keys now held by their group
     redelivered: int = 0  # events already folded before a crash or rebalance
     late: int = 0  # counted events whose window had ended when their record was written
+
+    # window -> what this result's counted events added to it (filled by _settle)
+    added_by: dict[WindowKey, Added] = field(default_factory=dict)
+
+    @property
+    def windows(self) -> dict[WindowKey, WindowValue]:
+        """Every touched window's value with this result's events added."""
+        self._settle()
+        return self.base
+
+    @property
+    def added(self) -> dict[WindowKey, Added]:
+        """What the counted events added, per window (for the business metrics)."""
+        self._settle()
+        return self.added_by
+
+    def _settle(self) -> None:
+        # Summed once per window and result: a new tuple per event was 7 % of the worker's time in
+        # the benchmark profile. A later fold into this result adds to the settled values.
+        for wkey, (events, pos) in self.adds.items():
+            more = Added.of(events)
+            before = self.added_by.get(wkey)
+            self.added_by[wkey] = more if before is None else Added(
+                tuple(map(plus, before.tokens, more.tokens)), before.requests + more.requests,
+                before.events + more.events)
+            self.base[wkey] = self.base[wkey].with_added(more, pos)
+        self.adds.clear()
 
 
 def fold(
@@ -223,13 +268,20 @@ def fold(
         # Written again on a redelivery too (same bytes): see "Durability" above.
         out.seen[dkey] = SeenEntry(pos, max(event.time_ms, record_ms), partition)
         wkey = window_key(event, window_ms, band(event))
-        value = out.windows.get(wkey) or current(wkey) or WindowValue.empty(partition)
+        value = out.base.get(wkey)
+        if value is None:
+            # A redelivery's value is kept unchanged and rewritten: see "Durability" above.
+            value = out.base[wkey] = current(wkey) or WindowValue.empty(partition)
         out.accepted.append((pos, event, wkey))
-        if value.watermark >= pos:
+        pending = out.adds.get(wkey)
+        if value.watermark >= pos or (pending is not None and pending[1] >= pos):
             out.redelivered += 1
-            out.windows[wkey] = value  # unchanged, rewritten: see "Durability" above
             continue
-        out.windows[wkey] = value.add(event, pos)
+        if pending is None:
+            out.adds[wkey] = ([event], pos)
+        else:
+            pending[0].append(event)
+            out.adds[wkey] = (pending[0], pos)
         out.counted.append(event)
         if record_ms > wkey.start_ms + window_ms:
             out.late += 1
