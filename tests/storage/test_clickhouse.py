@@ -17,8 +17,8 @@ from tokenmeter.storage.migrations import load_migrations, migrate
 from tokenmeter.storage.queries import tenant_totals
 from tokenmeter.storage.rows import EVENT_COLUMNS, WINDOW_COLUMNS, event_row, window_row
 from tokenmeter.stream.app import total_doc
-from tokenmeter.stream.messages import accepted_doc, load, snapshot_message
-from tokenmeter.stream.state import Added, WindowValue, position, window_key
+from tokenmeter.stream.messages import accepted_doc, load, snapshot_doc, snapshot_message
+from tokenmeter.stream.state import Added, WindowKey, WindowValue, position, window_key
 
 NOW_MS = 1_793_872_800_000  # 2026-11-05T10:00Z: the built-in book's current prices
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.clickhouse
 
 
 def test_migrations_are_numbered_and_idempotent(clickhouse: ClickHouse) -> None:
-    assert [m.version for m in load_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert [m.version for m in load_migrations()] == list(range(1, 13))
     assert migrate(clickhouse) == []
     [(key,)] = clickhouse.query("SELECT sorting_key FROM system.tables WHERE database = currentDatabase() "
                                 "AND name = 'usage_windows'")
@@ -65,6 +65,38 @@ def test_accepted_documents_inserted_as_json_store_the_rows_the_python_path_stor
     assert clickhouse.query("SELECT price_band, input_tokens FROM usage_events FINAL WHERE event_id = 'j-legacy'") == [
         (0, 9)]
     assert clickhouse.query("SELECT count() FROM usage_events_in") == [(0,)]  # the Null table keeps nothing
+
+
+def test_snapshots_inserted_as_json_store_the_rows_the_python_path_stores(clickhouse: ClickHouse) -> None:
+    # Money to the last of the column's 12 digits, every token and cost class in its column.
+    book = builtin_price_book()
+    docs = []
+    for i, (model, tier, band) in enumerate((("gpt-4o", "standard", 0), ("claude-sonnet-4-5", "standard", 1),
+                                             ("no-such-model", "flex", 0))):
+        provider = "anthropic" if model.startswith("claude") else "openai"
+        key = WindowKey(f"jw-{i}", NOW_MS, provider, model, tier, band)
+        value = WindowValue(position(40 + i, 3), 7 + i, tuple(1_000 * (k + 1) + i for k in range(8)), 5 + i)
+        price = book.window_price(provider, model, NOW_MS, service_tier=tier, band=band, tenant=key.tenant)
+        docs.append(snapshot_doc(key, value, rate(value.tokens, value.requests, price), 60_000, NOW_MS + 17))
+    legacy = {**docs[0], "tenant": "jw-legacy", "added_later": True}
+    del legacy["price_band"]
+    clickhouse.insert_json("usage_windows_in", orjson.dumps([*docs, legacy]))
+    clickhouse.insert("usage_windows", [window_row({**d, "tenant": "py-" + d["tenant"]}) for d in docs],
+                      WINDOW_COLUMNS)
+
+    def stored(prefix: str) -> list[tuple[object, ...]]:
+        cols = ", ".join(f"toString({c})" for c in WINDOW_COLUMNS if c != "tenant")
+        return clickhouse.query(f"SELECT replaceOne(tenant, '{prefix}', ''), {cols} FROM usage_windows FINAL "
+                                f"WHERE startsWith(tenant, '{prefix}jw-') AND tenant != 'jw-legacy' ORDER BY tenant")
+
+    json_rows = stored("")
+    assert json_rows == stored("py-") and len(json_rows) == 3
+    assert {d["currency"] for d in docs} == {"USD", "XXX"} and any(Decimal(d["cost_total"]) > 0 for d in docs)
+    [(total, band)] = clickhouse.query("SELECT toString(cost_total), price_band FROM usage_windows FINAL "
+                                       "WHERE tenant = 'jw-1'")
+    assert (total, band) == (docs[1]["cost_total"].rstrip("0").rstrip(".") or "0", 1)
+    assert clickhouse.query("SELECT price_band, toUnixTimestamp64Milli(emitted_at) FROM usage_windows FINAL "
+                            "WHERE tenant = 'jw-legacy'") == [(0, NOW_MS + 17)]
 
 
 def test_replayed_events_collapse(clickhouse: ClickHouse) -> None:

@@ -109,8 +109,10 @@ def test_a_snapshot_message_holds_one_window_or_an_array_of_them() -> None:
     add_message(batch, "windows", docs_message(docs), accepted_topic="accepted")
     add_message(batch, "windows", snapshot_message(key, value, rate(value.tokens, value.requests, price),
                                                    60_000, start), accepted_topic="accepted")
-    assert [(row[4], row[-2]) for row in batch.windows] == [("gpt-4o", 0), ("gpt-4o-mini", 1), ("gpt-4o-mini", 1)]
-    assert batch.windows[0][-5] == Decimal("2.5") and batch.events == 0
+    stored = orjson.loads(batch.windows_json())
+    assert [(d["model"], d["version"]) for d in stored] == [("gpt-4o", 0), ("gpt-4o-mini", 1), ("gpt-4o-mini", 1)]
+    assert Decimal(stored[0]["cost_total"]) == Decimal("2.5")
+    assert (batch.windows, batch.events, len(batch)) == (3, 0, 3)
 
 
 def test_accepted_messages_stay_json_and_their_times_come_from_the_header() -> None:

@@ -28,11 +28,12 @@ from tokenmeter.observability import metrics
 from tokenmeter.settings import KafkaSettings, StreamSettings
 from tokenmeter.storage.clickhouse import ClickHouse
 from tokenmeter.storage.errors import StorageError
-from tokenmeter.storage.rows import WINDOW_COLUMNS, window_row
 
 log = logging.getLogger(__name__)
 
-EVENTS_IN: Final = "usage_events_in"  # Null table; its materialized view writes usage_events
+# Null tables: their materialized views write usage_events and usage_windows (migrations 0009-0012)
+EVENTS_IN: Final = "usage_events_in"
+WINDOWS_IN: Final = "usage_windows_in"
 
 
 # Header of an accepted-events message: its events' times, little-endian int64 epoch ms, in
@@ -47,11 +48,12 @@ def times_header(times_ms: Sequence[int]) -> tuple[str, bytes]:
 
 @dataclass(slots=True)
 class Batch:
-    """What was read since the last flush: accepted-event documents as JSON, window rows."""
+    """What was read since the last flush, still as the JSON documents the meter published."""
 
-    event_docs: list[bytes] = field(default_factory=list)  # documents, comma-separated within each
+    event_docs: list[bytes] = field(default_factory=list)  # comma-separated documents, per message
     event_times_ms: list[int] = field(default_factory=list)  # one per accepted event
-    windows: list[list[Any]] = field(default_factory=list)
+    window_docs: list[bytes] = field(default_factory=list)
+    windows: int = 0  # window snapshots in window_docs
     started: float = 0.0
 
     @property
@@ -59,33 +61,49 @@ class Batch:
         return len(self.event_times_ms)
 
     def events_json(self) -> bytes:
-        """Every accepted document read, as one JSON array."""
-        return b"[" + b",".join(self.event_docs) + b"]"
+        """Every accepted-event document read, as one JSON array."""
+        return _array(self.event_docs)
+
+    def windows_json(self) -> bytes:
+        """Every window snapshot read, as one JSON array."""
+        return _array(self.window_docs)
 
     def __len__(self) -> int:
-        return self.events + len(self.windows)
+        return self.events + self.windows
+
+
+def _array(parts: list[bytes]) -> bytes:
+    return b"[" + b",".join(parts) + b"]"
+
+
+def _members(value: bytes) -> bytes:
+    """A message's documents without the enclosing array brackets (one object stays as it is)."""
+    body = value.strip()
+    return body[1:-1] if body[:1] == b"[" else body
 
 
 def add_message(batch: Batch, topic: str, value: bytes, *, accepted_topic: str,
                 headers: Sequence[tuple[str, bytes]] = ()) -> None:
-    """Add one message. A message holds one document or a JSON array of them.
+    """Add one message. A message holds one document or a JSON array of them; the documents
+    go to ClickHouse as they are (it parses them: usage_events_in, usage_windows_in).
 
-    An accepted-events message stays JSON: its documents go to ClickHouse as they are. Its
-    events' times come from the times header; a message without one (published before it
-    existed) is decoded for them."""
+    An accepted-events message's event times come from its times header; one without the header
+    (published before it existed) is decoded for them. Snapshot messages are decoded only to be
+    counted: there are a few per tenant window and flush, not one per event."""
     if topic != accepted_topic:
-        batch.windows.extend(window_row(doc) for doc in load_list(value))
+        n = len(load_list(value))
+        if n:
+            batch.window_docs.append(_members(value))
+            batch.windows += n
         return
     packed = next((v for k, v in headers if k == TIMES_HEADER), None)
     if packed is not None:
         times = struct.unpack(f"<{len(packed) // 8}q", packed)
     else:
         times = tuple(doc["time_ms"] for doc in load_list(value))
-    if not times:
-        return
-    body = value.strip()
-    batch.event_docs.append(body[1:-1] if body[:1] == b"[" else body)
-    batch.event_times_ms.extend(times)
+    if times:
+        batch.event_docs.append(_members(value))
+        batch.event_times_ms.extend(times)
 
 
 def load_list(value: bytes) -> list[dict[str, Any]]:
@@ -153,8 +171,9 @@ class Sink:
             data = batch.events_json()
             await self._write_with_retry("usage_events", batch.events, lambda: self._db.ainsert_json(EVENTS_IN, data))
         if batch.windows:
-            await self._write_with_retry("usage_windows", len(batch.windows),
-                                         lambda: self._db.ainsert("usage_windows", batch.windows, WINDOW_COLUMNS))
+            windows = batch.windows_json()
+            await self._write_with_retry("usage_windows", batch.windows,
+                                         lambda: self._db.ainsert_json(WINDOWS_IN, windows))
         now_ms = int(self._clock() * 1000)
         for t in batch.event_times_ms:
             metrics.FRESHNESS_SECONDS.observe(max(0.0, (now_ms - t) / 1000))

@@ -1,0 +1,36 @@
+-- usage_windows_in -> usage_windows, in the same insert (see 0010). tokens and costs are in
+-- TOKEN_CLASSES order (events/models.py); stored_at takes its default.
+CREATE MATERIALIZED VIEW IF NOT EXISTS usage_windows_from_in TO usage_windows AS
+SELECT
+    tenant,
+    fromUnixTimestamp64Milli(window_start_ms, 'UTC') AS window_start,
+    fromUnixTimestamp64Milli(window_end_ms, 'UTC') AS window_end,
+    provider,
+    model,
+    service_tier,
+    price_band,
+    requests,
+    events,
+    tokens[1] AS input_tokens,
+    tokens[2] AS cached_input_tokens,
+    tokens[3] AS cache_write_tokens,
+    tokens[4] AS output_tokens,
+    tokens[5] AS reasoning_tokens,
+    tokens[6] AS audio_input_tokens,
+    tokens[7] AS audio_output_tokens,
+    tokens[8] AS image_input_tokens,
+    costs[1] AS input_cost,
+    costs[2] AS cached_input_cost,
+    costs[3] AS cache_write_cost,
+    costs[4] AS output_cost,
+    costs[5] AS reasoning_cost,
+    costs[6] AS audio_input_cost,
+    costs[7] AS audio_output_cost,
+    costs[8] AS image_input_cost,
+    request_cost,
+    cost_total,
+    currency,
+    unpriced,
+    version,
+    fromUnixTimestamp64Milli(emitted_at_ms, 'UTC') AS emitted_at
+FROM usage_windows_in
