@@ -81,7 +81,8 @@ def outcome(decoded: list[tuple[int, UsageEvent | Rejection]]) -> list[tuple[obj
 FIELD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
                          st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
                          st.sampled_from(["2026-11-05T10:00:00Z", "2026-11-05T10:00:00+02:00", "2026-11-05T10:00:00",
-                                          "1.0", "llm.usage", "acme", "openai", "gpt-4o"]))
+                                          "2026-11-05T10:00:00+00:00", "2026-11-05T04:30:00.123456-05:30",
+                                          "1793872800", "2026-11-05", "1.0", "llm.usage", "acme", "openai", "gpt-4o"]))
 
 
 @example([], 3, True)
@@ -106,3 +107,21 @@ def test_the_one_call_path_decides_as_the_item_by_item_path(changes: list[tuple[
     raw = json.dumps(docs if batch else docs[0]).encode()  # stdlib: it writes integers beyond 64 bits too
     assert outcome(decode_message(raw, b"acme")) == outcome(decode_items(raw, b"acme"))
     assert outcome(decode_message(raw, None, keyed=False)) == outcome(decode_items(raw, None, keyed=False))
+
+
+@pytest.mark.parametrize("time", ["2026-11-05T10:00:00.250Z", "2026-11-05T10:00:00.250+00:00",
+                                  "2026-11-05T12:00:00.250+02:00", "2026-11-05T04:30:00.250-05:30"])
+def test_every_offset_is_held_in_utc_whichever_path_decoded_it(time: str) -> None:
+    # offset zero takes the one-call JSON path; any other offset falls back to the Python-object path
+    [(_, event)] = decode_message(orjson.dumps(doc(time=time)), b"acme")
+    assert isinstance(event, UsageEvent)
+    assert event.time.utcoffset().total_seconds() == 0
+    assert (event.time.hour, event.time_ms % 86_400_000) == (10, 36_000_250)
+
+
+def test_a_number_as_time_is_refused_with_the_reason_on_either_path() -> None:
+    for value in (orjson.dumps(doc(time=1793872800)), orjson.dumps([doc(id="a"), doc(id="b", time=1.5)])):
+        refused = [item for _, item in decode_message(value, b"acme") if isinstance(item, Rejection)]
+        assert [(r.reason, [(f.field, f.reason) for f in r.errors]) for r in refused] == [
+            (e.SCHEMA_VIOLATION, [("time", "Value error, must be an RFC 3339 string with a UTC offset, "
+                                           "e.g. 2026-11-05T10:00:00Z, not a number")])]

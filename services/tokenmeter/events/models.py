@@ -19,7 +19,9 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Annotated, Any, Final, Literal, Self, TypeVar, overload
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, StrictBool, StrictInt
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 # Token classes in their canonical order; the stream and storage use this order.
 TOKEN_CLASSES: Final = (
@@ -68,6 +70,44 @@ Name = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f
 OptionalName = Annotated[str | None, Field(default=None, max_length=256, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 
+def _not_a_number(value: object) -> object:
+    """CloudEvents ``time`` is an RFC 3339 string; pydantic alone would read a number as epoch seconds."""
+    if isinstance(value, int | float):
+        raise ValueError("must be an RFC 3339 string with a UTC offset, e.g. 2026-11-05T10:00:00Z, not a number")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class _EventTime:
+    """The ``time`` attribute: an aware datetime, held in UTC.
+
+    Two validations for one verdict. From Python objects (and whenever JSON-mode validation
+    fails), the lax schema: numbers refused with a reason, any offset accepted and converted to
+    UTC. From JSON, a schema with no Python call in it: a string with offset zero (``Z`` or
+    ``+00:00``, what gateways send), else it fails and decode.py falls back to the Python-object
+    path, which decides and names the problem. The two Python calls of the lax schema were a
+    quarter of the fast decode's time (2.4 of 9.6 µs per event)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        lax = core_schema.no_info_before_validator_function(
+            _not_a_number,
+            core_schema.no_info_after_validator_function(_in_utc, core_schema.datetime_schema(tz_constraint="aware")))
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.datetime_schema(strict=True, tz_constraint=0), python_schema=lax)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {"type": "string", "format": "date-time"}
+
+
+EventTime = Annotated[datetime, _EventTime]
+
+
 class UsageData(BaseModel):
     """The ``data`` of an ``llm.usage`` event: one completed request's usage.
 
@@ -114,23 +154,10 @@ class UsageEvent(BaseModel):
     source: Annotated[str, Field(min_length=1, max_length=512)] = Field(description="the emitting gateway")
     type: Literal["llm.usage"]
     subject: Name = Field(description="the tenant billed for this usage")
-    time: AwareDatetime = Field(description="when the request completed; must carry a UTC offset")
+    time: EventTime = Field(description="when the request completed; must carry a UTC offset")
     datacontenttype: Literal["application/json"] | None = None
     dataschema: Annotated[str, Field(max_length=512)] | None = None
     data: UsageData
-
-    @field_validator("time", mode="before")
-    @classmethod
-    def _a_timestamp_string(cls, value: object) -> object:
-        """CloudEvents ``time`` is an RFC 3339 string; pydantic alone would read a number as epoch seconds."""
-        if isinstance(value, int | float):
-            raise ValueError("must be an RFC 3339 string with a UTC offset, e.g. 2026-11-05T10:00:00Z, not a number")
-        return value
-
-    @field_validator("time")
-    @classmethod
-    def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
 
     @property
     def tenant(self) -> str:
