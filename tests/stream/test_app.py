@@ -17,3 +17,17 @@ def test_tables_write_and_recover_raw_bytes(tmp_path: Path) -> None:
         table = app.tables[name]
         assert (table.key_serializer, table.value_serializer) == ("raw", "raw")
         assert table.changelog_topic.key_serializer in (None, "raw")
+
+
+async def test_the_meter_consumer_waits_at_most_100_ms_per_fetch(tmp_path: Path) -> None:
+    # Faust's own driver asks the broker to hold fetches up to 1.5 s (see stream/transport.py).
+    app = build_app(Settings(stream=StreamSettings(var_dir=tmp_path)), db=None, prices=builtin_price_book(),
+                    web=False)
+    thread = app.consumer._thread  # made with the consumer
+    kafka_consumer = thread._create_worker_consumer(app.transport)
+    try:
+        assert kafka_consumer._fetch_max_wait_ms == 100
+        assert kafka_consumer._group_id == app.conf.id  # everything else is still Faust's
+    finally:
+        await kafka_consumer.stop()
+        thread.thread_loop.close()

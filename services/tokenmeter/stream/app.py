@@ -47,6 +47,7 @@ from tokenmeter.stream.messages import accepted_doc, docs_message, snapshot_doc
 from tokenmeter.stream.policy import TimePolicy
 from tokenmeter.stream.sink import Sink, record_lag, times_header
 from tokenmeter.stream.state import FoldResult, WindowKey, group_key, window_values
+from tokenmeter.stream.transport import MeterApp
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def build_app(
     """
     st, kafka = settings.stream, settings.kafka
     window_ms = st.window_seconds * 1000
-    app = faust.App(
+    app = MeterApp(
         st.meter_app_id,
         broker=";".join(f"kafka://{h}" for h in kafka.bootstrap_servers.split(",")),
         broker_credentials=kafka.faust_credentials(),

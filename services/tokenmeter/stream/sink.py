@@ -28,6 +28,7 @@ from tokenmeter.observability import metrics
 from tokenmeter.settings import KafkaSettings, StreamSettings
 from tokenmeter.storage.clickhouse import ClickHouse
 from tokenmeter.storage.errors import StorageError
+from tokenmeter.stream.transport import FETCH_MAX_WAIT_MS
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ class Sink:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._stream.sink_batch_rows,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,  # the windows topic is quiet between flushes: see transport.py
             **self._kafka.client_options(),
         )
         await consumer.start()
