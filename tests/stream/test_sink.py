@@ -126,6 +126,10 @@ def test_accepted_messages_stay_json_and_their_times_come_from_the_header() -> N
     add_message(batch, "accepted", b"[]", accepted_topic="accepted", headers=[times_header([])])
     assert (batch.events, batch.event_times_ms, len(batch)) == (3, [5, 6, 7], 3)
     assert orjson.loads(batch.events_json()) == orjson.loads(docs_message([doc(1), doc(2), doc(3)]))
+    # an empty header beside documents does not hide them: the times are read from the JSON
+    add_message(batch, "accepted", docs_message([doc(4)]), accepted_topic="accepted", headers=[times_header([])])
+    assert (batch.events, batch.event_times_ms[-1]) == (4, int(T0.timestamp() * 1000))
+    assert [d["id"] for d in orjson.loads(batch.events_json())] == ["e1", "e2", "e3", "e4"]
 
 
 def test_accepted_messages_without_the_header_are_decoded_for_their_times() -> None:

@@ -59,7 +59,7 @@ class Batch:
 
     @property
     def events(self) -> int:
-        return len(self.event_times_ms)
+        return len(self.event_times_ms)  # the meter writes one time per document
 
     def events_json(self) -> bytes:
         """Every accepted-event document read, as one JSON array."""
@@ -80,7 +80,7 @@ def _array(parts: list[bytes]) -> bytes:
 def _members(value: bytes) -> bytes:
     """A message's documents without the enclosing array brackets (one object stays as it is)."""
     body = value.strip()
-    return body[1:-1] if body[:1] == b"[" else body
+    return body[1:-1].strip() if body[:1] == b"[" else body
 
 
 def add_message(batch: Batch, topic: str, value: bytes, *, accepted_topic: str,
@@ -97,14 +97,16 @@ def add_message(batch: Batch, topic: str, value: bytes, *, accepted_topic: str,
             batch.window_docs.append(_members(value))
             batch.windows += n
         return
-    packed = next((v for k, v in headers if k == TIMES_HEADER), None)
-    if packed is not None:
-        times = struct.unpack(f"<{len(packed) // 8}q", packed)
-    else:
+    body = _members(value)
+    if not body:  # an empty array
+        return
+    # Whether documents are stored is decided by the body alone: the header only counts them.
+    packed = next((v for k, v in headers if k == TIMES_HEADER), b"")
+    times = struct.unpack(f"<{len(packed) // 8}q", packed)
+    if not times:  # no header (or an empty one beside documents): read the times from the JSON
         times = tuple(doc["time_ms"] for doc in load_list(value))
-    if times:
-        batch.event_docs.append(_members(value))
-        batch.event_times_ms.extend(times)
+    batch.event_docs.append(body)
+    batch.event_times_ms.extend(times)
 
 
 def load_list(value: bytes) -> list[dict[str, Any]]:
