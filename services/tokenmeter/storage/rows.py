@@ -1,5 +1,9 @@
 """Published messages -> ClickHouse rows. Pure and idempotent: the same message gives the same row.
 
+The sink no longer uses these: it inserts the published JSON and ClickHouse builds the rows
+(migrations 0009-0012). They stay as the Python statement of the same mapping, which tests use
+to write fixtures and to check, column by column, that the JSON path stores what they would.
+
 Messages published before price bands existed have no ``price_band``: they are band 0.
 
 Times go into the ``DateTime64(3, 'UTC')`` columns as integer epoch milliseconds, which
