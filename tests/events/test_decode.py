@@ -117,6 +117,8 @@ def test_every_offset_is_held_in_utc_whichever_path_decoded_it(time: str) -> Non
     assert isinstance(event, UsageEvent)
     assert event.time.utcoffset().total_seconds() == 0
     assert (event.time.hour, event.time_ms % 86_400_000) == (10, 36_000_250)
+    # the model's own JSON validation, without decode.py's fallback, decides the same
+    assert UsageEvent.model_validate_json(orjson.dumps(doc(time=time))).time == event.time
 
 
 def test_a_number_as_time_is_refused_with_the_reason_on_either_path() -> None:

@@ -7,6 +7,16 @@ from pathlib import Path
 from tokenmeter.pricing.catalog import builtin_price_book
 from tokenmeter.settings import Settings, StreamSettings
 from tokenmeter.stream.app import build_app
+from tokenmeter.stream.topics import TABLES, changelog_topic
+
+
+def test_the_topics_created_up_front_are_the_tables_changelogs(tmp_path: Path) -> None:
+    # topics.py names the changelogs before Faust exists; a renamed table must not drift from it.
+    stream = StreamSettings(var_dir=tmp_path)
+    app = build_app(Settings(stream=stream), db=None, prices=builtin_price_book(), web=False)
+    assert sorted(app.tables) == sorted(TABLES)
+    assert {t.changelog_topic.get_topic_name() for t in app.tables.values()} == {
+        changelog_topic(stream, name) for name in TABLES}
 
 
 def test_tables_write_and_recover_raw_bytes(tmp_path: Path) -> None:

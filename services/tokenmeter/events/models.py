@@ -84,20 +84,20 @@ def _in_utc(value: datetime) -> datetime:
 class _EventTime:
     """The ``time`` attribute: an aware datetime, held in UTC.
 
-    Two validations for one verdict. From Python objects (and whenever JSON-mode validation
-    fails), the lax schema: numbers refused with a reason, any offset accepted and converted to
-    UTC. From JSON, a schema with no Python call in it: a string with offset zero (``Z`` or
-    ``+00:00``, what gateways send), else it fails and decode.py falls back to the Python-object
-    path, which decides and names the problem. The two Python calls of the lax schema were a
-    quarter of the fast decode's time (2.4 of 9.6 µs per event)."""
+    Two validations for one verdict. The lax one: numbers refused with a reason, any offset
+    accepted and converted to UTC. From JSON, a schema with no Python call in it is tried first:
+    a string with offset zero (``Z`` or ``+00:00``, what gateways send) is taken as it is; anything
+    else goes on to the lax one. The two Python calls of the lax schema were a quarter of the fast
+    decode's time (2.4 of 9.6 µs per event)."""
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         lax = core_schema.no_info_before_validator_function(
             _not_a_number,
             core_schema.no_info_after_validator_function(_in_utc, core_schema.datetime_schema(tz_constraint="aware")))
+        fast = core_schema.datetime_schema(strict=True, tz_constraint=0)
         return core_schema.json_or_python_schema(
-            json_schema=core_schema.datetime_schema(strict=True, tz_constraint=0), python_schema=lax)
+            json_schema=core_schema.union_schema([fast, lax], mode="left_to_right"), python_schema=lax)
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema,

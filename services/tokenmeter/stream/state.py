@@ -186,6 +186,14 @@ def window_key(event: UsageEvent, window_ms: int, band: int = 0) -> WindowKey:
 
 
 @dataclass(slots=True)
+class Pending:
+    """Events folded into one window and not yet summed, in position order."""
+
+    events: list[UsageEvent]
+    last_pos: int
+
+
+@dataclass(slots=True)
 class FoldResult:
     """What one message changed. The caller writes ``windows`` and ``seen`` once per key.
 
@@ -194,8 +202,8 @@ class FoldResult:
 
     # window -> its value before this result's additions (read from the table or an earlier call)
     base: dict[WindowKey, WindowValue] = field(default_factory=dict)
-    # window -> (events folded into it here, in position order; the last one's position)
-    adds: dict[WindowKey, tuple[list[UsageEvent], int]] = field(default_factory=dict)
+    # window -> the events folded into it here, not yet summed into base
+    adds: dict[WindowKey, Pending] = field(default_factory=dict)
     seen: dict[bytes, SeenEntry] = field(default_factory=dict)
     # (position, event, its window) to forward to usage_events
     accepted: list[tuple[int, UsageEvent, WindowKey]] = field(default_factory=list)
@@ -225,13 +233,13 @@ class FoldResult:
     def _settle(self) -> None:
         # Summed once per window and result: a new tuple per event was 7 % of the worker's time in
         # the benchmark profile. A later fold into this result adds to the settled values.
-        for wkey, (events, pos) in self.adds.items():
-            more = Added.of(events)
+        for wkey, pending in self.adds.items():
+            more = Added.of(pending.events)
             before = self.added_by.get(wkey)
             self.added_by[wkey] = more if before is None else Added(
                 tuple(map(plus, before.tokens, more.tokens)), before.requests + more.requests,
                 before.events + more.events)
-            self.base[wkey] = self.base[wkey].with_added(more, pos)
+            self.base[wkey] = self.base[wkey].with_added(more, pending.last_pos)
         self.adds.clear()
 
 
@@ -274,14 +282,14 @@ def fold(
             value = out.base[wkey] = current(wkey) or WindowValue.empty(partition)
         out.accepted.append((pos, event, wkey))
         pending = out.adds.get(wkey)
-        if value.watermark >= pos or (pending is not None and pending[1] >= pos):
+        if value.watermark >= pos or (pending is not None and pending.last_pos >= pos):
             out.redelivered += 1
             continue
         if pending is None:
-            out.adds[wkey] = ([event], pos)
+            out.adds[wkey] = Pending([event], pos)
         else:
-            pending[0].append(event)
-            out.adds[wkey] = (pending[0], pos)
+            pending.events.append(event)
+            pending.last_pos = pos
         out.counted.append(event)
         if record_ms > wkey.start_ms + window_ms:
             out.late += 1
